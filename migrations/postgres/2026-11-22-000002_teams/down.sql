@@ -1,0 +1,2 @@
+DROP TABLE roles;
+DROP TABLE teams;

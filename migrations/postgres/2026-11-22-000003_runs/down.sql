@@ -1,0 +1,3 @@
+DROP TABLE run_events;
+DROP TABLE run_steps;
+DROP TABLE runs;

@@ -1,0 +1,105 @@
+//! Organization roles and the permissions they grant, checked in one place.
+
+use crate::db_enum;
+use crate::error::{AppError, AppResult};
+
+db_enum! {
+    /// A user's role in their organization.
+    pub enum OrgRole {
+        /// Everything, including user, key and organization management.
+        Admin => "admin",
+        /// Teams, roles, runs and schedules.
+        Manager => "manager",
+        /// Read everything; start runs; own availability and time off.
+        Member => "member",
+        /// Read-only.
+        Viewer => "viewer",
+    }
+}
+
+/// A capability checked before a mutation or a sensitive read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    TeamsWrite,
+    RolesWrite,
+    RunsStart,
+    RunsCancel,
+    SchedulesWrite,
+    UsersManage,
+    AuditRead,
+    ApiKeysManage,
+    OrganizationManage,
+}
+
+impl Permission {
+    pub const ALL: &'static [Permission] = &[
+        Permission::TeamsWrite,
+        Permission::RolesWrite,
+        Permission::RunsStart,
+        Permission::RunsCancel,
+        Permission::SchedulesWrite,
+        Permission::UsersManage,
+        Permission::AuditRead,
+        Permission::ApiKeysManage,
+        Permission::OrganizationManage,
+    ];
+
+    /// The name used in error messages and in users' extra-permission lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::TeamsWrite => "teams.write",
+            Permission::RolesWrite => "roles.write",
+            Permission::RunsStart => "runs.start",
+            Permission::RunsCancel => "runs.cancel",
+            Permission::SchedulesWrite => "schedules.write",
+            Permission::UsersManage => "users.manage",
+            Permission::AuditRead => "audit.read",
+            Permission::ApiKeysManage => "api_keys.manage",
+            Permission::OrganizationManage => "organization.manage",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Permission> {
+        Permission::ALL.iter().copied().find(|p| p.as_str() == name)
+    }
+}
+
+impl OrgRole {
+    /// Whether this role grants `permission` on its own.
+    pub fn grants(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            OrgRole::Admin => true,
+            OrgRole::Manager => matches!(permission, TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite),
+            OrgRole::Member => matches!(permission, RunsStart),
+            OrgRole::Viewer => false,
+        }
+    }
+}
+
+/// Who is making a request, as established by authentication.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: crate::db::Id,
+    pub organization_id: crate::db::Id,
+    pub role: OrgRole,
+    /// Extra permissions granted to this user beyond their role.
+    pub extra_permissions: Vec<Permission>,
+    /// Where the request came from, for the audit trail.
+    pub request: crate::audit::RequestInfo,
+}
+
+impl Actor {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.grants(permission) || self.extra_permissions.contains(&permission)
+    }
+
+    /// FORBIDDEN naming the permission, unless the actor holds it.
+    pub fn require(&self, permission: Permission) -> AppResult<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(permission.as_str()))
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Typed configuration from flags and environment variables, validated at start-up.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Limits on what one request may ask of the server.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Deepest field nesting a query may have.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15)]
+    pub max_depth: usize,
+    /// Largest query complexity (one per selected field).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    pub max_complexity: usize,
+    /// Deepest recursion the parser accepts (nested lists, objects, fragments).
+    #[arg(long, env = "MAX_RECURSIVE_DEPTH", default_value_t = 32)]
+    pub max_recursive_depth: usize,
+    /// Most directives per field.
+    #[arg(long, env = "MAX_DIRECTIVES", default_value_t = 8)]
+    pub max_directives: usize,
+    /// Largest request body in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Most operations in one batched request.
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 10)]
+    pub max_batch_size: usize,
+    /// Seconds a request may take before it is answered 504.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+    /// Whether the schema can be introspected (turn off in production if wanted).
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 15,
+            max_complexity: 2000,
+            max_recursive_depth: 32,
+            max_directives: 8,
+            max_body_bytes: 2 * 1024 * 1024,
+            max_batch_size: 10,
+            request_timeout_seconds: 30,
+            introspection: true,
+        }
+    }
+}
+
+impl Limits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// `postgres://...` for PostgreSQL; otherwise a SQLite file (default: `<data-dir>/gateway.db`).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the embedded database and the development token secret live.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address to serve on.
+    #[arg(long, env = "BIND", visible_alias = "listen", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Secret for signing session tokens. Without it, one is generated and kept in
+    /// `<data-dir>/jwt-secret` (development only: every instance must share one).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of session tokens in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 86_400)]
+    pub token_ttl_seconds: i64,
+    /// Database connections in the pool (default: 10 for PostgreSQL, 4 for SQLite).
+    #[arg(long, env = "DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// Longest a single SQL statement may run on PostgreSQL, in seconds.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub db_statement_timeout_seconds: u64,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+impl Config {
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => self.data_dir.join("gateway.db").to_string_lossy().into_owned(),
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.token_ttl_seconds > 0, "TOKEN_TTL_SECONDS must be positive");
+        anyhow::ensure!(self.limits.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
+        anyhow::ensure!(self.limits.max_batch_size >= 1, "MAX_BATCH_SIZE must be at least 1");
+        anyhow::ensure!(self.db_pool_size != Some(0), "DB_POOL_SIZE must be at least 1");
+        if let Some(secret) = &self.jwt_secret {
+            anyhow::ensure!(secret.len() >= 32, "JWT_SECRET must be at least 32 characters");
+        }
+        Ok(())
+    }
+}
+
+/// A URL with any password replaced by `****`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "database={} bind={} data_dir={} jwt_secret={} token_ttl={}s pool={} statement_timeout={}s \
+             depth<={} complexity<={} body<={}B batch<={} timeout={}s introspection={}",
+            mask_url(&self.database_url()),
+            self.bind,
+            self.data_dir.display(),
+            if self.jwt_secret.is_some() { "****" } else { "<generated>" },
+            self.token_ttl_seconds,
+            self.db_pool_size.map_or("default".to_string(), |n| n.to_string()),
+            self.db_statement_timeout_seconds,
+            self.limits.max_depth,
+            self.limits.max_complexity,
+            self.limits.max_body_bytes,
+            self.limits.max_batch_size,
+            self.limits.request_timeout_seconds,
+            self.limits.introspection,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(super::mask_url("postgres://app:s3cret@db:5432/x"), "postgres://app:****@db:5432/x");
+        assert_eq!(super::mask_url("./data/gateway.db"), "./data/gateway.db");
+    }
+}

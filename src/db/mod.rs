@@ -1,0 +1,273 @@
+//! Database layer: schema, backend-neutral types, connection dispatch and migrations.
+//!
+//! Queries are written once against the shared `diesel::table!` schema and run on
+//! either backend: [`Conn`] borrows a connection of one backend, and the
+//! [`dispatch!`](crate::dispatch) and [`transaction!`](crate::transaction) macros
+//! expand a query body once per backend.
+
+pub mod migrations;
+pub mod schema;
+pub mod sql_types;
+pub mod types;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent};
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+pub use types::{Decimal, Id, Json, Timestamp};
+
+/// The async SQLite connection: diesel's synchronous connection on a blocking thread.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Errors of the database layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("could not obtain a database connection: {0}")]
+    Pool(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// A borrowed connection of either backend.
+pub enum Conn<'a> {
+    Pg(&'a mut AsyncPgConnection),
+    Sqlite(&'a mut SqliteConn),
+}
+
+impl Conn<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Pg(_) => Backend::Postgres,
+            Conn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of `$conn`'s backend.
+/// The body is compiled once per backend, so it must be valid diesel for both.
+#[macro_export]
+macro_rules! dispatch {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg(pg) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = pg;
+                $body
+            }
+            $crate::db::Conn::Sqlite(lite) => {
+                let $c: &mut $crate::db::SqliteConn = lite;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a transaction, with `$tx` a `&mut Conn` inside it; commits when the
+/// body returns `Ok`, rolls back on `Err`. On SQLite the transaction starts `IMMEDIATE`
+/// so it takes the write lock up front and waits (busy timeout) instead of failing
+/// mid-transaction on a lock upgrade.
+#[macro_export]
+macro_rules! transaction {
+    ($conn:expr, |$tx:ident| -> $ret:ty $body:block) => {
+        match $conn {
+            $crate::db::Conn::Pg(pg) => {
+                let pg: &mut ::diesel_async::AsyncPgConnection = pg;
+                ::diesel_async::AsyncConnection::transaction(pg, async |c| -> $ret {
+                    let $tx = &mut $crate::db::Conn::Pg(c);
+                    $body
+                })
+                .await
+            }
+            $crate::db::Conn::Sqlite(lite) => {
+                let lite: &mut $crate::db::SqliteConn = lite;
+                lite.immediate_transaction(async |c| -> $ret {
+                    let $tx = &mut $crate::db::Conn::Sqlite(c);
+                    $body
+                })
+                .await
+            }
+        }
+    };
+}
+
+/// Counts the SQL statements every pooled connection executes; read by tests that
+/// assert statement budgets and by operators through the metrics.
+#[derive(Debug, Default, Clone)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct CountStatements(StatementCounter);
+
+impl Instrumentation for CountStatements {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// A connection pool of either backend.
+#[derive(Clone)]
+pub enum Pool {
+    Pg(DeadPool<AsyncPgConnection>),
+    Sqlite(DeadPool<SqliteConn>),
+}
+
+/// A connection checked out of the [`Pool`].
+pub enum PooledConn {
+    Pg(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+impl PooledConn {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Pg(obj) => Conn::Pg(obj),
+            PooledConn::Sqlite(obj) => Conn::Sqlite(obj),
+        }
+    }
+}
+
+/// SQLite settings applied to every connection: WAL so readers do not block the
+/// writer, enforced foreign keys, and a busy timeout so writers queue instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl Pool {
+    /// Builds a pool for `url` (`postgres://...`, or a SQLite file path).
+    pub fn new(url: &str, options: &PoolOptions, counter: StatementCounter) -> Result<Pool, DbError> {
+        let timeouts = deadpool::managed::Timeouts {
+            wait: Some(options.acquire_timeout),
+            create: Some(options.acquire_timeout),
+            recycle: Some(options.acquire_timeout),
+        };
+        match Backend::of_url(url) {
+            Backend::Postgres => {
+                let statement_timeout_ms = options.statement_timeout.as_millis();
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                // A checkout must not cost a round trip; broken connections surface as
+                // query errors and are then discarded by the pool.
+                config.recycling_method = RecyclingMethod::Fast;
+                let setup_counter = counter.clone();
+                config.custom_setup = Box::new(move |url| {
+                    let counter = setup_counter.clone();
+                    async move {
+                        let mut conn = AsyncPgConnection::establish(url).await?;
+                        conn.batch_execute(&format!(
+                            "SET application_name = 'gateway'; SET statement_timeout = {statement_timeout_ms}"
+                        ))
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                        conn.set_instrumentation(CountStatements(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                DeadPool::builder(manager)
+                    .max_size(options.max_size)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map(Pool::Pg)
+                    .map_err(|e| DbError::Pool(e.to_string()))
+            }
+            Backend::Sqlite => {
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                let setup_counter = counter.clone();
+                config.custom_setup = Box::new(move |url| {
+                    let counter = setup_counter.clone();
+                    async move {
+                        let mut conn = SqliteConn::establish(url).await?;
+                        conn.batch_execute(SQLITE_PRAGMAS)
+                            .await
+                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                        conn.set_instrumentation(CountStatements(counter));
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                DeadPool::builder(manager)
+                    .max_size(options.max_size)
+                    .timeouts(timeouts)
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map(Pool::Sqlite)
+                    .map_err(|e| DbError::Pool(e.to_string()))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Pool::Pg(_) => Backend::Postgres,
+            Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub async fn get(&self) -> Result<PooledConn, DbError> {
+        match self {
+            Pool::Pg(pool) => pool.get().await.map(PooledConn::Pg),
+            Pool::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite),
+        }
+        .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Pool occupancy: (connections in the pool, idle connections, waiting callers).
+    pub fn status(&self) -> (usize, usize, usize) {
+        let status = match self {
+            Pool::Pg(pool) => pool.status(),
+            Pool::Sqlite(pool) => pool.status(),
+        };
+        (status.size, status.available, status.waiting)
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let mut pooled = self.get().await?;
+        let mut conn = pooled.conn();
+        dispatch!(&mut conn, |c| c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! Rust values of the backend-specific SQL types in [`super::sql_types`].
+
+use std::fmt;
+use std::io::Write;
+use std::str::FromStr;
+
+use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive};
+use chrono::{DateTime, SecondsFormat, Utc};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sqlite::Sqlite;
+use serde::{Deserialize, Serialize};
+
+use super::sql_types;
+
+/// A UUID primary or foreign key.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize,
+)]
+#[diesel(sql_type = sql_types::PortableUuid)]
+#[serde(transparent)]
+pub struct Id(pub uuid::Uuid);
+
+impl Id {
+    /// A new time-ordered (v7) id.
+    pub fn new() -> Self {
+        Id(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for Id {
+    fn default() -> Self {
+        Id::new()
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for Id {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s).map(Id)
+    }
+}
+
+impl ToSql<sql_types::PortableUuid, Pg> for Id {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableUuid, Pg> for Id {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        Ok(Id(uuid::Uuid::from_slice(bytes.as_bytes())?))
+    }
+}
+
+impl ToSql<sql_types::PortableUuid, Sqlite> for Id {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.hyphenated().to_string());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableUuid, Sqlite> for Id {
+    fn from_sql(value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
+        Ok(Id(uuid::Uuid::parse_str(&text)?))
+    }
+}
+
+/// An exact decimal amount (money, costs). Stored as `numeric` on PostgreSQL and as
+/// ten-thousandths in an `INTEGER` on SQLite, so values carry at most 4 decimals.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[diesel(sql_type = sql_types::PortableNumeric)]
+pub struct Decimal(pub BigDecimal);
+
+/// Ten-thousandths per unit: the scale of the SQLite representation.
+const SQLITE_SCALE: i64 = 4;
+
+impl Decimal {
+    pub fn zero() -> Self {
+        Decimal(BigDecimal::from(0))
+    }
+
+    /// The value as a count of ten-thousandths, rounding half-even beyond 4 decimals.
+    pub fn to_ten_thousandths(&self) -> Option<i64> {
+        self.0
+            .with_scale_round(SQLITE_SCALE, RoundingMode::HalfEven)
+            .as_bigint_and_exponent()
+            .0
+            .to_i64()
+    }
+
+    pub fn from_ten_thousandths(units: i64) -> Self {
+        Decimal(BigDecimal::new(units.into(), SQLITE_SCALE))
+    }
+
+    /// Text at a fixed number of decimals, e.g. `"500.00"` or `"0.0450"`.
+    pub fn to_string_scaled(&self, scale: i64) -> String {
+        self.0.with_scale_round(scale, RoundingMode::HalfEven).to_string()
+    }
+}
+
+impl From<BigDecimal> for Decimal {
+    fn from(value: BigDecimal) -> Self {
+        Decimal(value)
+    }
+}
+
+impl ToSql<sql_types::PortableNumeric, Pg> for Decimal {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <BigDecimal as ToSql<diesel::sql_types::Numeric, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<sql_types::PortableNumeric, Pg> for Decimal {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <BigDecimal as FromSql<diesel::sql_types::Numeric, Pg>>::from_sql(bytes).map(Decimal)
+    }
+}
+
+impl ToSql<sql_types::PortableNumeric, Sqlite> for Decimal {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        let units = self
+            .to_ten_thousandths()
+            .ok_or("decimal value out of range for SQLite storage")?;
+        out.set_value(units);
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableNumeric, Sqlite> for Decimal {
+    fn from_sql(value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let units = <i64 as FromSql<diesel::sql_types::BigInt, Sqlite>>::from_sql(value)?;
+        Ok(Decimal::from_ten_thousandths(units))
+    }
+}
+
+/// A point in time, always UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, AsExpression, FromSqlRow)]
+#[diesel(sql_type = sql_types::PortableTimestamp)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    /// Now, truncated to microseconds: the precision both backends store.
+    pub fn now() -> Self {
+        let now = Utc::now();
+        let micros = now.timestamp_micros();
+        Timestamp(DateTime::from_timestamp_micros(micros).unwrap_or(now))
+    }
+
+    pub fn to_sqlite_text(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+}
+
+impl ToSql<sql_types::PortableTimestamp, Pg> for Timestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <DateTime<Utc> as ToSql<diesel::sql_types::Timestamptz, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<sql_types::PortableTimestamp, Pg> for Timestamp {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes).map(Timestamp)
+    }
+}
+
+impl ToSql<sql_types::PortableTimestamp, Sqlite> for Timestamp {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.to_sqlite_text());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableTimestamp, Sqlite> for Timestamp {
+    fn from_sql(value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
+        let parsed = DateTime::parse_from_rfc3339(&text)?;
+        Ok(Timestamp(parsed.with_timezone(&Utc)))
+    }
+}
+
+/// A JSON document.
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow, Serialize, Deserialize, Default)]
+#[diesel(sql_type = sql_types::PortableJson)]
+#[serde(transparent)]
+pub struct Json(pub serde_json::Value);
+
+impl ToSql<sql_types::PortableJson, Pg> for Json {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <serde_json::Value as ToSql<diesel::sql_types::Jsonb, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<sql_types::PortableJson, Pg> for Json {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <serde_json::Value as FromSql<diesel::sql_types::Jsonb, Pg>>::from_sql(bytes).map(Json)
+    }
+}
+
+impl ToSql<sql_types::PortableJson, Sqlite> for Json {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(serde_json::to_string(&self.0)?);
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableJson, Sqlite> for Json {
+    fn from_sql(value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<diesel::sql_types::Text, Sqlite>>::from_sql(value)?;
+        Ok(Json(serde_json::from_str(&text)?))
+    }
+}
+
+/// Declares an enum stored as text: the GraphQL enum (SCREAMING_CASE), the stored
+/// string of each variant, and diesel conversions for both backends.
+#[macro_export]
+macro_rules! db_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            ::async_graphql::Enum,
+            ::diesel::expression::AsExpression, ::diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = ::diesel::sql_types::Text)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored text of this value.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the stored text (case-insensitively, as the seeds mix cases).
+            pub fn parse(text: &str) -> Option<$name> {
+                $(if text.eq_ignore_ascii_case($text) { return Some($name::$variant); })+
+                None
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl<DB> ::diesel::serialize::ToSql<::diesel::sql_types::Text, DB> for $name
+        where
+            DB: ::diesel::backend::Backend,
+            str: ::diesel::serialize::ToSql<::diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut ::diesel::serialize::Output<'b, '_, DB>,
+            ) -> ::diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> ::diesel::deserialize::FromSql<::diesel::sql_types::Text, DB> for $name
+        where
+            DB: ::diesel::backend::Backend,
+            String: ::diesel::deserialize::FromSql<::diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> ::diesel::deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                $name::parse(&text).ok_or_else(|| {
+                    format!(concat!("unknown ", stringify!($name), " value {:?}"), text).into()
+                })
+            }
+        }
+    };
+}

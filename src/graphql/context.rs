@@ -1,0 +1,72 @@
+//! What a resolver knows about its request.
+
+use async_graphql::Context;
+
+use super::errors::GqlResult;
+use super::loaders::Loaders;
+use crate::audit::RequestInfo;
+use crate::auth::permissions::Actor;
+use crate::db::PooledConn;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How the request authenticated.
+pub enum Auth {
+    /// No credentials were sent.
+    Anonymous,
+    /// Credentials were sent and refused; the reason is what the client sees.
+    Refused(String),
+    Authenticated { actor: Box<Actor>, loaders: Loaders },
+}
+
+/// Per-request data attached to every GraphQL request.
+pub struct RequestContext {
+    pub auth: Auth,
+    pub request: RequestInfo,
+}
+
+pub trait ContextExt {
+    fn state(&self) -> &AppState;
+    fn request_context(&self) -> &RequestContext;
+    /// The authenticated caller and the request's loaders, or UNAUTHENTICATED.
+    fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)>;
+    fn actor(&self) -> async_graphql::Result<&Actor> {
+        self.session().map(|(actor, _)| actor)
+    }
+    fn loaders(&self) -> async_graphql::Result<&Loaders> {
+        self.session().map(|(_, loaders)| loaders)
+    }
+    /// A pooled database connection.
+    fn db(&self) -> impl Future<Output = async_graphql::Result<PooledConn>> + Send;
+}
+
+impl ContextExt for Context<'_> {
+    fn state(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn request_context(&self) -> &RequestContext {
+        self.data_unchecked::<std::sync::Arc<RequestContext>>()
+    }
+
+    fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)> {
+        match &self.request_context().auth {
+            Auth::Authenticated { actor, loaders } => Ok((actor, loaders)),
+            Auth::Anonymous => Err(AppError::Unauthenticated(
+                "authentication required: send `Authorization: Bearer <token>`".into(),
+            ))
+            .gql(),
+            Auth::Refused(reason) => Err(AppError::Unauthenticated(reason.clone())).gql(),
+        }
+    }
+
+    async fn db(&self) -> async_graphql::Result<PooledConn> {
+        self.state().pool.get().await.map_err(AppError::from).gql()
+    }
+}
+
+/// Parses a client-supplied id; a malformed one reads as "not found", like another
+/// tenant's id.
+pub fn parse_id(id: &async_graphql::ID, resource: &'static str) -> Result<crate::db::Id, AppError> {
+    id.parse().map_err(|_| AppError::not_found(resource))
+}

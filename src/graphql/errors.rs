@@ -1,0 +1,79 @@
+//! The one place an [`AppError`] becomes a GraphQL error.
+
+use async_graphql::{ErrorExtensions, ServerError};
+
+use crate::error::AppError;
+
+tokio::task_local! {
+    /// The id of the HTTP request being served, for errors and log lines.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request's id, or `-` outside a request.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into())
+}
+
+/// Converts a domain error, logging internal causes with the request id; clients see
+/// only the code, a safe message and, for internal errors, the request id.
+pub fn to_gql(err: &AppError) -> async_graphql::Error {
+    let code = err.code();
+    let request_id = current_request_id();
+    if err.is_internal() {
+        tracing::error!(request_id = %request_id, error = %err, "internal error");
+    }
+    let message = if err.is_internal() {
+        format!("internal server error (request id {request_id})")
+    } else {
+        err.public_message()
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code);
+        match err {
+            AppError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
+            AppError::Conflict { field: Some(field), .. } => ext.set("field", field.as_str()),
+            AppError::Forbidden { permission } => ext.set("permission", permission.as_str()),
+            _ => {}
+        }
+        if err.is_internal() {
+            ext.set("requestId", request_id.as_str());
+        }
+    })
+}
+
+/// `.gql()` on domain results, for resolvers.
+pub trait GqlResult<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> GqlResult<T> for Result<T, AppError> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| to_gql(&e))
+    }
+}
+
+impl<T> GqlResult<T> for Result<T, std::sync::Arc<AppError>> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| to_gql(&e))
+    }
+}
+
+/// Gives every error the engine itself raised a code: parse failures, validation
+/// failures (including depth and complexity limits), and input coercion failures.
+pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
+    let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
+    if !has_code {
+        let code = if fallback == "INTERNAL_SERVER_ERROR" && is_input_error(&error.message) {
+            "BAD_USER_INPUT"
+        } else {
+            fallback
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+}
+
+fn is_input_error(message: &str) -> bool {
+    message.starts_with("Invalid value for argument")
+        || message.starts_with("Failed to parse")
+        || message.contains("Invalid value for")
+}

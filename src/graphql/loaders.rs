@@ -1,0 +1,200 @@
+//! Per-request dataloaders: every relation is fetched in one statement per batch.
+//!
+//! Loaders are built for one authenticated request and carry its organization, so each
+//! batch is scoped to the tenant in SQL and no cache outlives the request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+
+use crate::db::{Id, Pool};
+use crate::error::AppError;
+use crate::organizations::{Organization, queries as orgs};
+use crate::pagination::Window;
+use crate::runs::{Run, RunFilter, RunStep, queries as runs};
+use crate::teams::{Role, Team, queries as teams};
+use crate::users::{User, queries as users};
+
+pub type LoadError = Arc<AppError>;
+
+/// The loader of one request: one [`DataLoader`] batches each key type separately.
+pub type Loaders = DataLoader<Db>;
+
+/// A request's loader for `organization_id`.
+pub fn loaders(pool: Pool, organization_id: Id) -> Loaders {
+    DataLoader::new(Db { pool, org: organization_id }, tokio::spawn)
+}
+
+/// Database access for one organization; one `Loader` impl per relation.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    org: Id,
+}
+
+macro_rules! with_conn {
+    ($self:ident, |$conn:ident| $body:expr) => {{
+        let mut pooled = $self.pool.get().await.map_err(|e| Arc::new(AppError::from(e)))?;
+        let mut $conn = pooled.conn();
+        $body.await.map_err(|e| Arc::new(AppError::from(e)))
+    }};
+}
+
+/// Keys of the organization loader (wrapped so it differs from user and team ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrganizationKey(pub Id);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserKey(pub Id);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamKey(pub Id);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoleKey(pub Id);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunKey(pub Id);
+/// A team's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamRolesKey(pub Id);
+/// A run's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunStepsKey(pub Id);
+/// One window of a team's runs, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamRunsKey {
+    pub team_id: Id,
+    pub filter: RunFilter,
+    pub window: Window,
+}
+/// How many runs a team has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TeamRunCountKey {
+    pub team_id: Id,
+    pub filter: RunFilter,
+}
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Id) -> Vec<Id> {
+    keys.iter().map(|k| id(*k)).collect()
+}
+
+impl Loader<OrganizationKey> for Db {
+    type Value = Organization;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[OrganizationKey]) -> Result<HashMap<OrganizationKey, Organization>, LoadError> {
+        // A request only ever sees its own organization.
+        let wanted: Vec<Id> = ids(keys, |k| k.0).into_iter().filter(|id| *id == self.org).collect();
+        let rows = with_conn!(self, |conn| orgs::by_ids(&mut conn, &wanted))?;
+        Ok(rows.into_iter().map(|o| (OrganizationKey(o.id), o)).collect())
+    }
+}
+
+impl Loader<UserKey> for Db {
+    type Value = User;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, User>, LoadError> {
+        let rows = with_conn!(self, |conn| users::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
+    }
+}
+
+impl Loader<TeamKey> for Db {
+    type Value = Team;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TeamKey]) -> Result<HashMap<TeamKey, Team>, LoadError> {
+        let rows = with_conn!(self, |conn| teams::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        Ok(rows.into_iter().map(|t| (TeamKey(t.id), t)).collect())
+    }
+}
+
+impl Loader<RoleKey> for Db {
+    type Value = Role;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RoleKey]) -> Result<HashMap<RoleKey, Role>, LoadError> {
+        let rows = with_conn!(self, |conn| teams::roles_by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        Ok(rows.into_iter().map(|r| (RoleKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<RunKey> for Db {
+    type Value = Run;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RunKey]) -> Result<HashMap<RunKey, Run>, LoadError> {
+        let rows = with_conn!(self, |conn| runs::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        Ok(rows.into_iter().map(|r| (RunKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<TeamRolesKey> for Db {
+    type Value = Vec<Role>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TeamRolesKey]) -> Result<HashMap<TeamRolesKey, Vec<Role>>, LoadError> {
+        let rows = with_conn!(self, |conn| teams::roles_of_teams(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let mut grouped: HashMap<TeamRolesKey, Vec<Role>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for role in rows {
+            grouped.entry(TeamRolesKey(role.team_id)).or_default().push(role);
+        }
+        Ok(grouped)
+    }
+}
+
+impl Loader<RunStepsKey> for Db {
+    type Value = Vec<RunStep>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RunStepsKey]) -> Result<HashMap<RunStepsKey, Vec<RunStep>>, LoadError> {
+        let rows = with_conn!(self, |conn| runs::steps_of_runs(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let mut grouped: HashMap<RunStepsKey, Vec<RunStep>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for step in rows {
+            grouped.entry(RunStepsKey(step.run_id)).or_default().push(step);
+        }
+        Ok(grouped)
+    }
+}
+
+impl Loader<TeamRunsKey> for Db {
+    type Value = Vec<Run>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TeamRunsKey]) -> Result<HashMap<TeamRunsKey, Vec<Run>>, LoadError> {
+        // Teams asking for the same window (the usual case) share one statement.
+        let mut by_window: HashMap<(RunFilter, Window), Vec<Id>> = HashMap::new();
+        for key in keys {
+            by_window.entry((key.filter, key.window)).or_default().push(key.team_id);
+        }
+        let mut result: HashMap<TeamRunsKey, Vec<Run>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for ((filter, window), team_ids) in by_window {
+            let rows =
+                with_conn!(self, |conn| runs::recent_by_teams(&mut conn, self.org, &team_ids, filter, window))?;
+            for run in rows {
+                result.entry(TeamRunsKey { team_id: run.team_id, filter, window }).or_default().push(run);
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl Loader<TeamRunCountKey> for Db {
+    type Value = i64;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TeamRunCountKey]) -> Result<HashMap<TeamRunCountKey, i64>, LoadError> {
+        let mut by_filter: HashMap<RunFilter, Vec<Id>> = HashMap::new();
+        for key in keys {
+            by_filter.entry(key.filter).or_default().push(key.team_id);
+        }
+        let mut result = HashMap::new();
+        for (filter, team_ids) in by_filter {
+            let counts = with_conn!(self, |conn| runs::count_by_teams(&mut conn, self.org, &team_ids, filter))?;
+            for team_id in team_ids {
+                let count = counts.get(&team_id).copied().unwrap_or(0);
+                result.insert(TeamRunCountKey { team_id, filter }, count);
+            }
+        }
+        Ok(result)
+    }
+}

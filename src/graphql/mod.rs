@@ -1,0 +1,42 @@
+//! GraphQL: types, loaders, errors and schema assembly.
+
+pub mod context;
+pub mod errors;
+pub mod extension;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod scalars;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::{SDLExportOptions, Schema};
+
+use crate::config::Limits;
+use crate::state::AppState;
+
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+
+/// Builds the schema once; per-request data is attached to each request.
+pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .extension(extension::ErrorCodes)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(limits.max_recursive_depth)
+        .limit_directives(limits.max_directives);
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL clients generate code from, with sorted fields so diffs stay stable.
+pub fn sdl() -> String {
+    build(None, &Limits::default()).sdl_with_options(
+        SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items(),
+    )
+}

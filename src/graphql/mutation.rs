@@ -1,0 +1,354 @@
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{ContextExt, parse_id};
+use super::errors::GqlResult;
+use super::scalars::Decimal;
+use crate::auth::service::{self as auth, SignUpInput as SignUp};
+use crate::error::AppError;
+use crate::events::{ChangeKind, Event};
+use crate::organizations::Organization;
+use crate::teams::{Expertise, NewRoleInput, NewTeamInput, Role, RoleChanges, Team, TeamChanges, service};
+use crate::users::User;
+
+pub struct Mutation;
+
+/// Input of `signUp`.
+#[derive(InputObject)]
+pub struct SignUpInput {
+    pub organization_name: String,
+    /// URL-safe handle: 3-50 lowercase letters, digits and inner hyphens.
+    pub slug: String,
+    pub email: String,
+    /// 3-50 letters, digits, '_', '-' or '.'.
+    pub username: String,
+    /// 8-128 characters.
+    pub password: String,
+    pub full_name: Option<String>,
+}
+
+/// A session token and whom it belongs to.
+#[derive(SimpleObject)]
+pub struct SignUpPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+    pub organization: Organization,
+}
+
+/// Input of `login`.
+#[derive(InputObject)]
+pub struct LoginInput {
+    pub email: String,
+    pub password: String,
+}
+
+/// A session token and whom it belongs to.
+#[derive(SimpleObject)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+    pub organization: Organization,
+}
+
+/// A role to create.
+#[derive(InputObject)]
+pub struct RoleInput {
+    /// 1-100 characters, unique within the team.
+    pub title: String,
+    /// At most 500 characters.
+    pub description: Option<String>,
+    pub expertise: Expertise,
+    /// One of the supported models; `gpt-3.5-turbo` when omitted.
+    pub llm_model: Option<String>,
+    /// Model parameters, a JSON object.
+    pub llm_config: Option<Json<serde_json::Value>>,
+    /// Agent configuration, a JSON object.
+    pub agent_config: Option<Json<serde_json::Value>>,
+    /// Active unless `false`.
+    pub is_active: Option<bool>,
+}
+
+impl From<RoleInput> for NewRoleInput {
+    fn from(r: RoleInput) -> Self {
+        NewRoleInput {
+            title: r.title,
+            description: r.description,
+            expertise: r.expertise,
+            llm_model: r.llm_model,
+            llm_config: r.llm_config.map(|j| j.0),
+            agent_config: r.agent_config.map(|j| j.0),
+            is_active: r.is_active,
+        }
+    }
+}
+
+/// Input of `createTeam`.
+#[derive(InputObject)]
+pub struct CreateTeamInput {
+    /// 1-100 characters after HTML tags are stripped; unique in the organization.
+    pub name: String,
+    /// At most 1000 characters.
+    pub description: Option<String>,
+    /// Greater than 0, at most 10000, at most 2 decimals.
+    pub monthly_budget: Decimal,
+    /// Up to 10 roles to create with the team; at least one active when given.
+    pub roles: Option<Vec<RoleInput>>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateTeamPayload {
+    pub team: Team,
+}
+
+/// Input of `updateTeam`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateTeamInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// `null` clears the description.
+    pub description: MaybeUndefined<String>,
+    pub monthly_budget: Option<Decimal>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateTeamPayload {
+    pub team: Team,
+}
+
+/// Input of `deleteTeam`.
+#[derive(InputObject)]
+pub struct DeleteTeamInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteTeamPayload {
+    pub deleted_team_id: ID,
+}
+
+/// Input of `addRole`.
+#[derive(InputObject)]
+pub struct AddRoleInput {
+    pub team_id: ID,
+    pub role: RoleInput,
+}
+
+#[derive(SimpleObject)]
+pub struct AddRolePayload {
+    pub role: Role,
+}
+
+/// Input of `updateRole`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateRoleInput {
+    pub id: ID,
+    pub title: Option<String>,
+    /// `null` clears the description.
+    pub description: MaybeUndefined<String>,
+    pub expertise: Option<Expertise>,
+    pub llm_model: Option<String>,
+    /// `null` clears it.
+    pub llm_config: MaybeUndefined<Json<serde_json::Value>>,
+    /// `null` clears it.
+    pub agent_config: MaybeUndefined<Json<serde_json::Value>>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateRolePayload {
+    pub role: Role,
+}
+
+/// Input of `removeRole`.
+#[derive(InputObject)]
+pub struct RemoveRoleInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RemoveRolePayload {
+    pub removed_role_id: ID,
+    /// The team the role was removed from.
+    pub team: Option<Team>,
+}
+
+/// Input of `reorderRoles`.
+#[derive(InputObject)]
+pub struct ReorderRolesInput {
+    pub team_id: ID,
+    /// Every role of the team, each once, in the new order.
+    pub role_ids: Vec<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct ReorderRolesPayload {
+    pub team: Team,
+}
+
+fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(f(v))),
+    }
+}
+
+fn team_changed(ctx: &Context<'_>, team: &Team, kind: ChangeKind) {
+    ctx.state().bus.publish(Event::TeamChanged { organization_id: team.organization_id, team_id: team.id, kind });
+}
+
+fn expires_at(ctx: &Context<'_>) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::seconds(ctx.state().keys.ttl_seconds())
+}
+
+#[Object]
+impl Mutation {
+    /// Creates an organization and its first admin, and returns a session token.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> async_graphql::Result<SignUpPayload> {
+        let mut pooled = ctx.db().await?;
+        let request = ctx.request_context().request.clone();
+        let input = SignUp {
+            organization_name: input.organization_name,
+            slug: input.slug,
+            email: input.email,
+            username: input.username,
+            password: input.password,
+            full_name: input.full_name,
+        };
+        let session = auth::sign_up(&mut pooled.conn(), &ctx.state().keys, input, request).await.gql()?;
+        Ok(SignUpPayload {
+            token: session.token,
+            expires_at: expires_at(ctx),
+            user: session.user,
+            organization: session.organization,
+        })
+    }
+
+    /// Exchanges an email and password for a session token.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<LoginPayload> {
+        let mut pooled = ctx.db().await?;
+        let session =
+            auth::login(&mut pooled.conn(), &ctx.state().keys, &input.email, &input.password).await.gql()?;
+        Ok(LoginPayload {
+            token: session.token,
+            expires_at: expires_at(ctx),
+            user: session.user,
+            organization: session.organization,
+        })
+    }
+
+    /// Creates a team, optionally with its roles. Needs `teams.write`.
+    async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> async_graphql::Result<CreateTeamPayload> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        let input = NewTeamInput {
+            name: input.name,
+            description: input.description,
+            monthly_budget: input.monthly_budget.value,
+            roles: input.roles.unwrap_or_default().into_iter().map(Into::into).collect(),
+        };
+        let (team, _) = service::create_team(&mut pooled.conn(), actor, input).await.gql()?;
+        team_changed(ctx, &team, ChangeKind::Created);
+        Ok(CreateTeamPayload { team })
+    }
+
+    /// Changes a team's name, description or budget. Needs `teams.write`.
+    async fn update_team(&self, ctx: &Context<'_>, input: UpdateTeamInput) -> async_graphql::Result<UpdateTeamPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "team").gql()?;
+        let changes = TeamChanges {
+            name: input.name,
+            description: maybe(input.description, |d| d),
+            monthly_budget: input.monthly_budget.map(|b| b.value),
+        };
+        let mut pooled = ctx.db().await?;
+        let team = service::update_team(&mut pooled.conn(), actor, id, changes).await.gql()?;
+        team_changed(ctx, &team, ChangeKind::Updated);
+        Ok(UpdateTeamPayload { team })
+    }
+
+    /// Deletes a team (softly: its runs keep their history). Needs `teams.write`.
+    async fn delete_team(&self, ctx: &Context<'_>, input: DeleteTeamInput) -> async_graphql::Result<DeleteTeamPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "team").gql()?;
+        let mut pooled = ctx.db().await?;
+        let team = service::delete_team(&mut pooled.conn(), actor, id).await.gql()?;
+        team_changed(ctx, &team, ChangeKind::Deleted);
+        Ok(DeleteTeamPayload { deleted_team_id: input.id })
+    }
+
+    /// Adds a role at the end of a team's roles. Needs `roles.write`.
+    async fn add_role(&self, ctx: &Context<'_>, input: AddRoleInput) -> async_graphql::Result<AddRolePayload> {
+        let actor = ctx.actor()?;
+        let team_id = parse_id(&input.team_id, "team").gql()?;
+        let mut pooled = ctx.db().await?;
+        let role = service::add_role(&mut pooled.conn(), actor, team_id, input.role.into()).await.gql()?;
+        ctx.state().bus.publish(Event::TeamChanged {
+            organization_id: role.organization_id,
+            team_id: role.team_id,
+            kind: ChangeKind::Updated,
+        });
+        Ok(AddRolePayload { role })
+    }
+
+    /// Changes a role. Needs `roles.write`.
+    async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> async_graphql::Result<UpdateRolePayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "role").gql()?;
+        let changes = RoleChanges {
+            title: input.title,
+            description: maybe(input.description, |d| d),
+            expertise: input.expertise,
+            llm_model: input.llm_model,
+            llm_config: maybe(input.llm_config, |j| j.0),
+            agent_config: maybe(input.agent_config, |j| j.0),
+            is_active: input.is_active,
+        };
+        let mut pooled = ctx.db().await?;
+        let role = service::update_role(&mut pooled.conn(), actor, id, changes).await.gql()?;
+        ctx.state().bus.publish(Event::TeamChanged {
+            organization_id: role.organization_id,
+            team_id: role.team_id,
+            kind: ChangeKind::Updated,
+        });
+        Ok(UpdateRolePayload { role })
+    }
+
+    /// Removes a role from its team. Needs `roles.write`.
+    async fn remove_role(&self, ctx: &Context<'_>, input: RemoveRoleInput) -> async_graphql::Result<RemoveRolePayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "role").gql()?;
+        let mut pooled = ctx.db().await?;
+        let mut conn = pooled.conn();
+        let role = service::remove_role(&mut conn, actor, id).await.gql()?;
+        let team = crate::teams::queries::find(&mut conn, actor.organization_id, role.team_id)
+            .await
+            .map_err(AppError::from)
+            .gql()?;
+        ctx.state().bus.publish(Event::TeamChanged {
+            organization_id: role.organization_id,
+            team_id: role.team_id,
+            kind: ChangeKind::Updated,
+        });
+        Ok(RemoveRolePayload { removed_role_id: input.id, team })
+    }
+
+    /// Sets the order of a team's roles. Needs `roles.write`.
+    async fn reorder_roles(
+        &self,
+        ctx: &Context<'_>,
+        input: ReorderRolesInput,
+    ) -> async_graphql::Result<ReorderRolesPayload> {
+        let actor = ctx.actor()?;
+        let team_id = parse_id(&input.team_id, "team").gql()?;
+        let role_ids = input.role_ids.iter().map(|id| parse_id(id, "role")).collect::<Result<Vec<_>, _>>().gql()?;
+        let mut pooled = ctx.db().await?;
+        let team = service::reorder_roles(&mut pooled.conn(), actor, team_id, role_ids).await.gql()?;
+        team_changed(ctx, &team, ChangeKind::Updated);
+        Ok(ReorderRolesPayload { team })
+    }
+}

@@ -1,0 +1,118 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+
+use super::context::{ContextExt, parse_id};
+use super::errors::{GqlResult, to_gql};
+use super::loaders::{OrganizationKey, RoleKey, RunKey, TeamKey, UserKey};
+use super::types::Cursor;
+use super::types::team::{TeamFilterInput, TeamOrderInput, TeamsTotal, list_teams};
+use super::types::user::{UserFilterInput, UsersTotal, list_users};
+use crate::error::AppError;
+use crate::organizations::Organization;
+use crate::runs::Run;
+use crate::teams::{Role, Team};
+use crate::users::User;
+
+pub struct Query;
+
+/// The caller and what they may do.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub user: User,
+    pub organization: Organization,
+    /// Every permission the caller holds (role and extra grants).
+    pub permissions: Vec<String>,
+}
+
+#[Object]
+impl Query {
+    /// The authenticated caller.
+    async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        let (actor, loaders) = ctx.session()?;
+        let user = loaders.load_one(UserKey(actor.user_id)).await.gql()?;
+        let organization = loaders.load_one(OrganizationKey(actor.organization_id)).await.gql()?;
+        let (Some(user), Some(organization)) = (user, organization) else {
+            return Err(to_gql(&AppError::Unauthenticated("the caller no longer exists".into())));
+        };
+        let permissions = crate::auth::permissions::Permission::ALL
+            .iter()
+            .filter(|p| actor.can(**p))
+            .map(|p| p.as_str().to_string())
+            .collect();
+        Ok(Viewer { user, organization, permissions })
+    }
+
+    /// The caller's organization.
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        let (actor, loaders) = ctx.session()?;
+        loaders
+            .load_one(OrganizationKey(actor.organization_id))
+            .await
+            .gql()?
+            .ok_or_else(|| to_gql(&AppError::not_found("organization")))
+    }
+
+    /// Users of the caller's organization, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, User, UsersTotal>> {
+        list_users(ctx, filter, first, after, last, before).await
+    }
+
+    /// A user of the caller's organization.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+        let loaders = ctx.loaders()?;
+        let id = parse_id(&id, "user").gql()?;
+        found(loaders.load_one(UserKey(id)).await.gql()?, "user")
+    }
+
+    /// Teams of the caller's organization (deleted teams excluded), by name unless `orderBy` says otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn teams(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TeamFilterInput>,
+        order_by: Option<TeamOrderInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
+        list_teams(ctx, filter, order_by, first, after, last, before).await
+    }
+
+    /// A team of the caller's organization; NOT_FOUND for a missing or deleted team.
+    async fn team(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Team>> {
+        let loaders = ctx.loaders()?;
+        let id = parse_id(&id, "team").gql()?;
+        found(loaders.load_one(TeamKey(id)).await.gql()?, "team")
+    }
+
+    /// A role of a team of the caller's organization.
+    async fn role(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Role>> {
+        let loaders = ctx.loaders()?;
+        let id = parse_id(&id, "role").gql()?;
+        found(loaders.load_one(RoleKey(id)).await.gql()?, "role")
+    }
+
+    /// A run of the caller's organization.
+    async fn run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Run>> {
+        let loaders = ctx.loaders()?;
+        let id = parse_id(&id, "run").gql()?;
+        found(loaders.load_one(RunKey(id)).await.gql()?, "run")
+    }
+}
+
+/// A missing row is a NOT_FOUND error (with a null field), never a silent null.
+fn found<T>(row: Option<T>, resource: &'static str) -> async_graphql::Result<Option<T>> {
+    match row {
+        Some(row) => Ok(Some(row)),
+        None => Err(to_gql(&AppError::not_found(resource))),
+    }
+}

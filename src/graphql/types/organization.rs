@@ -1,0 +1,90 @@
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Json, Object};
+use chrono::{DateTime, Utc};
+
+use super::Cursor;
+use super::team::{TeamFilterInput, TeamOrderInput, TeamsTotal, list_teams};
+use super::user::{UserFilterInput, UsersTotal, list_users};
+use crate::organizations::{Organization, Plan};
+use crate::teams::Team;
+use crate::users::User;
+
+/// An organization: the tenant that owns users, teams and runs.
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Unique URL-safe handle.
+    async fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    async fn plan(&self) -> Plan {
+        self.plan
+    }
+
+    /// API requests allowed per period.
+    async fn api_quota_limit(&self) -> i32 {
+        self.api_quota_limit
+    }
+
+    /// API requests made this period.
+    async fn api_quota_used(&self) -> i32 {
+        self.api_quota_used
+    }
+
+    async fn max_users(&self) -> i32 {
+        self.max_users
+    }
+
+    async fn max_projects(&self) -> i32 {
+        self.max_projects
+    }
+
+    /// Free-form organization settings.
+    async fn settings(&self) -> Json<serde_json::Value> {
+        Json(self.settings.0.clone())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.0
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at.0
+    }
+
+    /// The organization's teams (deleted teams excluded), by name unless `orderBy` says otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn teams(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TeamFilterInput>,
+        order_by: Option<TeamOrderInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
+        list_teams(ctx, filter, order_by, first, after, last, before).await
+    }
+
+    /// The organization's users, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, User, UsersTotal>> {
+        list_users(ctx, filter, first, after, last, before).await
+    }
+}

@@ -1,0 +1,17 @@
+//! A GraphQL API gateway for a multi-tenant AI-workforce platform.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod organizations;
+pub mod pagination;
+pub mod runs;
+pub mod seed;
+pub mod server;
+pub mod state;
+pub mod teams;
+pub mod users;

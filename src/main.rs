@@ -1,0 +1,119 @@
+use clap::{Parser, Subcommand};
+use gateway::config::{Config, LogFormat};
+use gateway::db::migrations::{self, Direction};
+use tracing_subscriber::EnvFilter;
+
+/// GraphQL API gateway for a multi-tenant AI-workforce platform.
+#[derive(Parser)]
+#[command(name = "gateway", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations (or, with --down-all, revert them all).
+    Migrate {
+        #[arg(long)]
+        down_all: bool,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Fill the database with data to explore.
+    Seed {
+        /// A demo organization with an admin, a manager, a viewer and three teams.
+        #[arg(long, required = true)]
+        demo: bool,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Schema) = cli.command {
+        print!("{}", gateway::graphql::sdl());
+        return Ok(());
+    }
+    init_logging(cli.config.log_format);
+    cli.config.validate()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate { down_all } => {
+            let direction = if down_all { Direction::DownAll } else { Direction::Up };
+            let versions = migrations::run(&cli.config.database_url(), direction).await?;
+            let verb = if down_all { "reverted" } else { "applied" };
+            println!("{verb} {} migration(s){}", versions.len(), if versions.is_empty() { "" } else { ":" });
+            for version in versions {
+                println!("  {version}");
+            }
+            Ok(())
+        }
+        Command::Seed { .. } => {
+            let state = gateway::server::open(&cli.config).await?;
+            let logins = gateway::seed::demo(&state.pool, &state.keys).await?;
+            println!("Demo organization `{}` created. Log in with any of:", logins.organization_slug);
+            for (email, role) in logins.emails {
+                println!("  {email} ({role}), password: {}", gateway::seed::DEMO_PASSWORD);
+            }
+            println!(
+                "\nmutation {{ login(input: {{email: \"admin@demo.example\", password: \"{}\"}}) {{ token }} }}",
+                gateway::seed::DEMO_PASSWORD
+            );
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %config, "starting");
+    let running = gateway::server::start(&config).await?;
+    tracing::info!(
+        "serving GraphQL on http://{addr}/graphql (playground: http://{addr}/)",
+        addr = running.addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

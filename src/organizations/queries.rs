@@ -1,0 +1,25 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{NewOrganization, Organization};
+use crate::db::schema::organizations;
+use crate::db::{Conn, Id};
+use crate::dispatch;
+
+pub async fn insert(conn: &mut Conn<'_>, new: &NewOrganization) -> QueryResult<Organization> {
+    dispatch!(conn, |c| diesel::insert_into(organizations::table)
+        .values(new)
+        .returning(Organization::as_returning())
+        .get_result(c)
+        .await)
+}
+
+/// The live (not deleted) organizations among `ids`.
+pub async fn by_ids(conn: &mut Conn<'_>, ids: &[Id]) -> QueryResult<Vec<Organization>> {
+    dispatch!(conn, |c| organizations::table
+        .filter(organizations::id.eq_any(ids))
+        .filter(organizations::deleted_at.is_null())
+        .select(Organization::as_select())
+        .load(c)
+        .await)
+}

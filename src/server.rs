@@ -1,0 +1,406 @@
+//! The HTTP server: GraphQL over HTTP (POST, and GET for queries), WebSocket
+//! subscriptions, the GraphiQL playground, and health probes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::audit::RequestInfo;
+use crate::auth::token::TokenKeys;
+use crate::config::{Config, Limits};
+use crate::db::migrations::{self, Direction};
+use crate::db::{Backend, Pool, PoolOptions, StatementCounter};
+use crate::events::EventBus;
+use crate::graphql::context::{Auth, RequestContext};
+use crate::graphql::errors::REQUEST_ID;
+use crate::graphql::loaders::loaders;
+use crate::graphql::{self, AppSchema};
+use crate::state::AppState;
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+struct Server {
+    schema: AppSchema,
+    state: AppState,
+    limits: Limits,
+}
+
+type Shared = Arc<Server>;
+
+/// A running server, for `serve` and for tests.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Opens the database (migrating it) and builds the shared state.
+pub async fn open(config: &Config) -> anyhow::Result<AppState> {
+    let url = config.database_url();
+    let backend = Backend::of_url(&url);
+    if backend == Backend::Sqlite {
+        if let Some(parent) = Path::new(&url).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+    }
+    let applied = migrations::run(&url, Direction::Up).await.context("running migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied migrations");
+    }
+    let options = PoolOptions {
+        max_size: config.db_pool_size.unwrap_or(match backend {
+            Backend::Postgres => 10,
+            Backend::Sqlite => 4,
+        }),
+        acquire_timeout: std::time::Duration::from_secs(10),
+        statement_timeout: std::time::Duration::from_secs(config.db_statement_timeout_seconds),
+    };
+    let statements = StatementCounter::default();
+    let pool = Pool::new(&url, &options, statements.clone())?;
+    pool.ping().await.context("connecting to the database")?;
+    let secret = token_secret(config)?;
+    Ok(AppState {
+        pool,
+        keys: TokenKeys::new(&secret, config.token_ttl_seconds),
+        bus: EventBus::new(1024),
+        statements,
+    })
+}
+
+/// The configured secret, or the development secret kept in the data directory.
+fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let secret: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..48).map(|_| char::from(rng.sample(rand::distr::Alphanumeric))).collect()
+    };
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "no JWT_SECRET set: generated a development secret");
+    Ok(secret.into_bytes())
+}
+
+/// The router for `state`.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let schema = graphql::build(Some(state.clone()), &limits);
+    let shared = Arc::new(Server { schema, state, limits });
+    Router::new()
+        .route("/", get(playground))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Binds and serves until `shutdown` fires.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let state = open(config).await?;
+    let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone(), config.limits.clone());
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = signal.await;
+            })
+            .await
+    });
+    Ok(Running { addr, state, shutdown, task })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(server): State<Shared>) -> Response {
+    match server.state.pool.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn playground() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").title("Gateway").finish())
+}
+
+/// A GraphQL-shaped error response, for failures before execution.
+fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    RequestInfo {
+        request_id: header(REQUEST_ID_HEADER).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        ip_address: peer.map(|p| p.ip().to_string()),
+        user_agent: header(header::USER_AGENT.as_str()).map(|ua| ua.chars().take(512).collect()),
+    }
+}
+
+/// Authenticates a credential (a bearer token) for one request or connection.
+async fn authenticate(state: &AppState, credential: Option<&str>, request: RequestInfo) -> RequestContext {
+    let Some(token) = credential else {
+        return RequestContext { auth: Auth::Anonymous, request };
+    };
+    let result = match state.pool.get().await {
+        Ok(mut pooled) => crate::auth::authenticate(&mut pooled.conn(), &state.keys, token, request.clone()).await,
+        Err(e) => Err(e.into()),
+    };
+    let auth = match result {
+        Ok(actor) => {
+            let loaders = loaders(state.pool.clone(), actor.organization_id);
+            Auth::Authenticated { actor: Box::new(actor), loaders }
+        }
+        Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused(e.public_message()),
+        Err(e) => {
+            tracing::error!(request_id = %request.request_id, error = %e, "authentication failed");
+            Auth::Refused(format!("authentication is unavailable (request id {})", request.request_id))
+        }
+    };
+    RequestContext { auth, request }
+}
+
+fn bearer_from_headers(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer)
+        .map(str::to_string)
+}
+
+fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
+}
+
+async fn graphql_post(State(server): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if media_type != "application/json" {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            "send the GraphQL request as `Content-Type: application/json`",
+        );
+    }
+    let bytes: Bytes = match axum::body::to_bytes(body, server.limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return request_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BAD_REQUEST",
+                &format!("the request body exceeds {} bytes", server.limits.max_body_bytes),
+            );
+        }
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(batch) => batch,
+        Err(e) => {
+            return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("malformed JSON body: {e}"));
+        }
+    };
+    execute(&server, &parts, batch).await
+}
+
+async fn graphql_get(State(server): State<Shared>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let is_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if is_upgrade {
+        return websocket(server, &mut parts).await;
+    }
+    let query_string = parts.uri.query().unwrap_or("");
+    if query_string.is_empty() {
+        let accepts_html = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if accepts_html {
+            return playground().await.into_response();
+        }
+        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query` parameter");
+    }
+    let request = match async_graphql::http::parse_query_string(query_string) {
+        Ok(request) => request,
+        Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("invalid query string: {e}")),
+    };
+    // GraphQL over HTTP: GET must not change anything, so only queries run over it.
+    if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
+        let operation = match &request.operation_name {
+            Some(name) => document.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
+            None => document.operations.iter().next(),
+        };
+        if let Some((_, operation)) = operation {
+            if operation.node.ty != async_graphql::parser::types::OperationType::Query {
+                let mut response = request_error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "BAD_REQUEST",
+                    "only queries may be sent with GET; use POST for mutations and WebSocket for subscriptions",
+                );
+                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+                return response;
+            }
+        }
+    }
+    execute(&server, &parts, BatchRequest::Single(request)).await
+}
+
+async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: BatchRequest) -> Response {
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.len() > server.limits.max_batch_size {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("a batch may hold at most {} operations", server.limits.max_batch_size),
+            );
+        }
+    }
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let info = request_info(&parts.headers, peer);
+    let request_id = info.request_id.clone();
+    let credential = bearer_from_headers(&parts.headers);
+    let schema = server.schema.clone();
+    let state = server.state.clone();
+    let work = REQUEST_ID.scope(request_id.clone(), async move {
+        let context = Arc::new(authenticate(&state, credential.as_deref(), info).await);
+        let batch = match batch {
+            BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
+            BatchRequest::Batch(rs) => {
+                BatchRequest::Batch(rs.into_iter().map(|r| r.data(Arc::clone(&context))).collect())
+            }
+        };
+        schema.execute_batch(batch).await
+    });
+    // The whole request (not a transaction inside it) is bounded; a dropped transaction
+    // is rolled back and its connection discarded by the pool.
+    let response = match tokio::time::timeout(server.limits.request_timeout(), work).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(request_id = %request_id, "request timed out");
+            return request_error(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", "the request took too long and was stopped");
+        }
+    };
+    respond(response, wants_graphql_response_json(&parts.headers))
+}
+
+/// Serialises a response. With `application/graphql-response+json`, a request that
+/// failed before execution (no `data`) is a 400, as GraphQL over HTTP specifies.
+fn respond(response: BatchResponse, graphql_response_json: bool) -> Response {
+    let failed_before_execution = match &response {
+        BatchResponse::Single(r) => r.data == async_graphql::Value::Null && !r.errors.is_empty(),
+        BatchResponse::Batch(_) => false,
+    };
+    let status =
+        if graphql_response_json && failed_before_execution { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let content_type = if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
+    match serde_json::to_vec(&response) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response failed");
+            request_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error")
+        }
+    }
+}
+
+/// Upgrades to a GraphQL WebSocket (`graphql-transport-ws` or legacy `graphql-ws`).
+/// The token comes from the `connection_init` payload (`Authorization` or `token`),
+/// or else from the upgrade request's `Authorization` header.
+async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(e) => return e.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(e) => return e.into_response(),
+    };
+    let header_credential = bearer_from_headers(&parts.headers);
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let info = request_info(&parts.headers, peer);
+    let schema = server.schema.clone();
+    let state = server.state.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let credential = credential_from_payload(&payload).or(header_credential);
+                    let context = authenticate(&state, credential.as_deref(), info).await;
+                    if let Auth::Refused(reason) = &context.auth {
+                        return Err(async_graphql::Error::new(reason.clone()));
+                    }
+                    let mut data = Data::default();
+                    data.insert(Arc::new(context));
+                    Ok(data)
+                })
+                .keepalive_timeout(std::time::Duration::from_secs(30))
+                .serve()
+        })
+        .into_response()
+}
+
+fn credential_from_payload(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        let Some(text) = value.as_str() else { continue };
+        if key.eq_ignore_ascii_case("authorization") {
+            return crate::auth::bearer(text).map(str::to_string);
+        }
+        if key.eq_ignore_ascii_case("token") {
+            return Some(text.to_string());
+        }
+    }
+    None
+}

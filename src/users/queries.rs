@@ -1,0 +1,106 @@
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{NewUser, User, UserFilter};
+use crate::db::schema::{organizations, users};
+use crate::db::{Conn, Id, Timestamp};
+use crate::dispatch;
+use crate::organizations::Organization;
+use crate::pagination::{Window, lower};
+
+pub async fn insert(conn: &mut Conn<'_>, new: &NewUser) -> QueryResult<User> {
+    dispatch!(conn, |c| diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(c)
+        .await)
+}
+
+/// The user with this email (any organization), for logging in.
+pub async fn by_email(conn: &mut Conn<'_>, email: &str) -> QueryResult<Option<User>> {
+    dispatch!(conn, |c| users::table
+        .filter(users::email.eq(email))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .first(c)
+        .await
+        .optional())
+}
+
+/// An active, undeleted user of a live organization, with that organization: what
+/// authenticating a request needs, in one statement.
+pub async fn active_with_organization(
+    conn: &mut Conn<'_>,
+    user_id: Id,
+) -> QueryResult<Option<(User, Organization)>> {
+    dispatch!(conn, |c| users::table
+        .inner_join(organizations::table)
+        .filter(users::id.eq(user_id))
+        .filter(users::is_active.eq(true))
+        .filter(users::deleted_at.is_null())
+        .filter(organizations::deleted_at.is_null())
+        .select((User::as_select(), Organization::as_select()))
+        .first(c)
+        .await
+        .optional())
+}
+
+pub async fn touch_last_login(conn: &mut Conn<'_>, user_id: Id, at: Timestamp) -> QueryResult<usize> {
+    dispatch!(conn, |c| diesel::update(users::table.find(user_id))
+        .set(users::last_login_at.eq(at))
+        .execute(c)
+        .await)
+}
+
+/// The organization's undeleted users among `ids`.
+pub async fn by_ids(conn: &mut Conn<'_>, org: Id, ids: &[Id]) -> QueryResult<Vec<User>> {
+    dispatch!(conn, |c| users::table
+        .filter(users::organization_id.eq(org))
+        .filter(users::id.eq_any(ids))
+        .filter(users::deleted_at.is_null())
+        .select(User::as_select())
+        .load(c)
+        .await)
+}
+
+macro_rules! filtered_users {
+    ($org:expr, $filter:expr) => {{
+        let mut query = users::table
+            .filter(users::organization_id.eq($org))
+            .filter(users::deleted_at.is_null())
+            .into_boxed();
+        if let Some(role) = $filter.role {
+            query = query.filter(users::org_role.eq(role));
+        }
+        if let Some(active) = $filter.is_active {
+            query = query.filter(users::is_active.eq(active));
+        }
+        if let Some(search) = &$filter.search {
+            let pattern = crate::pagination::like_pattern(search);
+            query = query.filter(
+                lower(users::email.nullable())
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(users::username.nullable()).like(pattern.clone()).escape('\\'))
+                    .or(lower(users::full_name).like(pattern).escape('\\'))
+                    .assume_not_null(),
+            );
+        }
+        query
+    }};
+}
+
+/// One page of the organization's users, oldest first.
+pub async fn list(conn: &mut Conn<'_>, org: Id, filter: &UserFilter, window: Window) -> QueryResult<Vec<User>> {
+    dispatch!(conn, |c| filtered_users!(org, filter)
+        .order((users::created_at.asc(), users::id.asc()))
+        .offset(window.offset)
+        .limit(window.limit)
+        .select(User::as_select())
+        .load(c)
+        .await)
+}
+
+pub async fn count(conn: &mut Conn<'_>, org: Id, filter: &UserFilter) -> QueryResult<i64> {
+    dispatch!(conn, |c| filtered_users!(org, filter).count().get_result(c).await)
+}
