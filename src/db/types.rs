@@ -105,8 +105,24 @@ impl Decimal {
 
     /// Text at a fixed number of decimals, e.g. `"500.00"` or `"0.0450"`.
     pub fn to_string_scaled(&self, scale: i64) -> String {
-        self.0.with_scale_round(scale, RoundingMode::HalfEven).to_string()
+        format_scaled(&self.0, scale)
     }
+}
+
+/// `value` rounded half-even to exactly `scale` decimals, in plain notation (never
+/// exponent form, and zero keeps its decimals: `"0.00"`).
+pub fn format_scaled(value: &BigDecimal, scale: i64) -> String {
+    let scale = scale.max(0);
+    let (digits, _) = value.with_scale_round(scale, RoundingMode::HalfEven).as_bigint_and_exponent();
+    let negative = digits.sign() == num_bigint::Sign::Minus;
+    let mut text = digits.magnitude().to_string();
+    let scale = scale as usize;
+    if text.len() <= scale {
+        text = format!("{}{}", "0".repeat(scale + 1 - text.len()), text);
+    }
+    let (int_part, frac_part) = text.split_at(text.len() - scale);
+    let sign = if negative { "-" } else { "" };
+    if scale == 0 { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac_part}") }
 }
 
 impl From<BigDecimal> for Decimal {
@@ -290,4 +306,29 @@ macro_rules! db_enum {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> BigDecimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn decimals_format_at_their_scale() {
+        assert_eq!(format_scaled(&dec("0"), 2), "0.00");
+        assert_eq!(format_scaled(&dec("500"), 2), "500.00");
+        assert_eq!(format_scaled(&dec("0.045"), 4), "0.0450");
+        assert_eq!(format_scaled(&dec("-1.005"), 2), "-1.00");
+        assert_eq!(format_scaled(&dec("12.5"), 0), "12");
+    }
+
+    #[test]
+    fn ten_thousandths_round_trip() {
+        let d = Decimal(dec("123.4567"));
+        assert_eq!(d.to_ten_thousandths(), Some(1_234_567));
+        assert_eq!(Decimal::from_ten_thousandths(1_234_567), d);
+    }
 }

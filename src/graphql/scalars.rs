@@ -42,6 +42,6 @@ impl ScalarType for Decimal {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.value.with_scale_round(self.scale, bigdecimal::RoundingMode::HalfEven).to_string())
+        Value::String(db::types::format_scaled(&self.value, self.scale))
     }
 }
