@@ -63,7 +63,9 @@ impl<T> GqlResult<T> for Result<T, std::sync::Arc<AppError>> {
 pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
     let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
     if !has_code {
-        let code = if fallback == "INTERNAL_SERVER_ERROR" && is_input_error(&error.message) {
+        // Values that do not fit their input types are the client's input errors,
+        // whether caught while validating or while executing.
+        let code = if fallback != "GRAPHQL_PARSE_FAILED" && is_input_error(&error.message) {
             "BAD_USER_INPUT"
         } else {
             fallback
@@ -73,7 +75,5 @@ pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
 }
 
 fn is_input_error(message: &str) -> bool {
-    message.starts_with("Invalid value for argument")
-        || message.starts_with("Failed to parse")
-        || message.contains("Invalid value for")
+    message.starts_with("Invalid value for") || message.starts_with("Failed to parse")
 }

@@ -67,8 +67,12 @@ macro_rules! ordered {
     ($query:expr, $order:expr) => {{
         let query = $query;
         match ($order.field, $order.direction) {
-            (TeamOrderField::Name, SortDirection::Asc) => query.order((teams::name.asc(), teams::id.asc())),
-            (TeamOrderField::Name, SortDirection::Desc) => query.order((teams::name.desc(), teams::id.desc())),
+            (TeamOrderField::Name, SortDirection::Asc) => {
+                query.order((lower(teams::name.nullable()).asc(), teams::name.asc(), teams::id.asc()))
+            }
+            (TeamOrderField::Name, SortDirection::Desc) => {
+                query.order((lower(teams::name.nullable()).desc(), teams::name.desc(), teams::id.desc()))
+            }
             (TeamOrderField::CreatedAt, SortDirection::Asc) => query.order((teams::created_at.asc(), teams::id.asc())),
             (TeamOrderField::CreatedAt, SortDirection::Desc) => {
                 query.order((teams::created_at.desc(), teams::id.desc()))
