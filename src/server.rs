@@ -272,29 +272,61 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
         }
         return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query` parameter");
     }
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let request = match get_request(&parts.uri) {
         Ok(request) => request,
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("invalid query string: {e}")),
+        Err(message) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
     // GraphQL over HTTP: GET must not change anything, so only queries run over it.
     if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
-        let operation = match &request.operation_name {
-            Some(name) => document.operations.iter().find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str())),
-            None => document.operations.iter().next(),
+        let is_query = |op: &async_graphql::parser::types::OperationDefinition| {
+            op.ty == async_graphql::parser::types::OperationType::Query
         };
-        if let Some((_, operation)) = operation {
-            if operation.node.ty != async_graphql::parser::types::OperationType::Query {
-                let mut response = request_error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "BAD_REQUEST",
-                    "only queries may be sent with GET; use POST for mutations and WebSocket for subscriptions",
-                );
-                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-                return response;
-            }
+        let allowed = match &request.operation_name {
+            Some(name) => document
+                .operations
+                .iter()
+                .find(|(n, _)| n.map(|n| n.as_str()) == Some(name.as_str()))
+                .is_none_or(|(_, op)| is_query(&op.node)),
+            None => document.operations.iter().all(|(_, op)| is_query(&op.node)),
+        };
+        if !allowed {
+            let mut response = request_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "BAD_REQUEST",
+                "only queries may be sent with GET; use POST for mutations and WebSocket for subscriptions",
+            );
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            return response;
         }
     }
     execute(&server, &parts, BatchRequest::Single(request)).await
+}
+
+/// The parameters of a GET request, named as GraphQL over HTTP names them.
+#[derive(serde::Deserialize)]
+struct GetParams {
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn get_request(uri: &axum::http::Uri) -> Result<async_graphql::Request, String> {
+    let axum::extract::Query(params) =
+        axum::extract::Query::<GetParams>::try_from_uri(uri).map_err(|e| format!("invalid query string: {e}"))?;
+    let mut request = async_graphql::Request::new(params.query);
+    request.operation_name = params.operation_name.filter(|n| !n.is_empty());
+    if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
+        let value: serde_json::Value =
+            serde_json::from_str(&variables).map_err(|e| format!("`variables` is not JSON: {e}"))?;
+        request.variables = async_graphql::Variables::from_json(value);
+    }
+    if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
+        request.extensions =
+            serde_json::from_str(&extensions).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?;
+    }
+    Ok(request)
 }
 
 async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: BatchRequest) -> Response {

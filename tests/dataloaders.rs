@@ -1,0 +1,170 @@
+//! Statement budgets: a nested query costs one SQL statement per level, whatever the
+//! number of rows.
+
+mod common;
+
+use bigdecimal::BigDecimal;
+use common::TestApp;
+use gateway::db::{Decimal, Id, Json, Timestamp};
+use gateway::runs::{Run, RunKind, RunStatus, RunStep, StepStatus};
+use serde_json::json;
+
+const NESTED: &str = "query($teams: Int!) {
+  organization {
+    name
+    teams(first: $teams) {
+      edges { node {
+        name monthlyBudget currentSpend status
+        owner { username }
+        roles { title llmModel expertise }
+        runs(first: 10) { edges { node {
+          status cost tokensUsed
+          steps { name tokensUsed cost role { title } }
+        } } }
+      } }
+    }
+  }
+}";
+
+/// Creates `teams` teams of 3 roles, each with 12 runs of 3 steps (runs seeded
+/// directly: the run engine is not part of this path).
+async fn seed(app: &TestApp, token: &str, teams: usize) {
+    let org = app.organization_id(token).await;
+    let create = "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id roles { id } } } }";
+    let mut pooled = app.state.pool.get().await.expect("connection");
+    for t in 0..teams {
+        let roles: Vec<_> =
+            ["Planner", "Writer", "Reviewer"].iter().map(|title| json!({ "title": title, "expertise": "SENIOR" })).collect();
+        let data = app
+            .data(Some(token), create, json!({ "input": { "name": format!("Team {t:02}"), "monthlyBudget": "900", "roles": roles } }))
+            .await;
+        let team_id: Id = data["createTeam"]["team"]["id"].as_str().unwrap().parse().unwrap();
+        let role_ids: Vec<Id> = data["createTeam"]["team"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        for n in 0..12 {
+            let created = Timestamp(chrono::Utc::now() - chrono::Duration::minutes(100 - n));
+            let run = Run {
+                id: Id::new(),
+                organization_id: org,
+                team_id,
+                triggered_by: None,
+                kind: RunKind::Team,
+                status: RunStatus::Completed,
+                inputs: Json(json!({ "prompt": format!("run {n}") })),
+                execution_config: Json(json!({})),
+                estimated_cost: Decimal::zero(),
+                result: Some(format!("result {n}")),
+                error_message: None,
+                total_steps: 3,
+                completed_steps: 3,
+                tokens_used: 300,
+                cost: Decimal("0.0450".parse::<BigDecimal>().unwrap()),
+                duration_ms: Some(1000),
+                claimed_by: None,
+                lease_expires_at: None,
+                started_at: Some(created),
+                completed_at: Some(created),
+                created_at: created,
+                updated_at: created,
+            };
+            gateway::runs::queries::insert_run(&mut pooled.conn(), &run).await.expect("run inserted");
+            let steps: Vec<RunStep> = role_ids
+                .iter()
+                .enumerate()
+                .map(|(position, role_id)| RunStep {
+                    id: Id::new(),
+                    organization_id: org,
+                    run_id: run.id,
+                    role_id: Some(*role_id),
+                    position: position as i32,
+                    name: format!("step {position}"),
+                    status: StepStatus::Completed,
+                    input: None,
+                    output: Some(Json(json!({ "text": "done" }))),
+                    prompt_tokens: 60,
+                    completion_tokens: 40,
+                    tokens_used: 100,
+                    cost: Decimal("0.0150".parse::<BigDecimal>().unwrap()),
+                    duration_ms: Some(300),
+                    error_message: None,
+                    started_at: Some(created),
+                    completed_at: Some(created),
+                    created_at: created,
+                    updated_at: created,
+                })
+                .collect();
+            gateway::runs::queries::insert_steps(&mut pooled.conn(), &steps).await.expect("steps inserted");
+        }
+    }
+}
+
+/// Statements run by one nested query over `teams` teams, and its data.
+async fn statements_for(app: &TestApp, token: &str, teams: usize) -> (u64, serde_json::Value) {
+    let before = app.state.statements.get();
+    let data = app.data(Some(token), NESTED, json!({ "teams": teams })).await;
+    (app.state.statements.get() - before, data)
+}
+
+async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
+    let small = app.sign_up("small").await;
+    let large = app.sign_up("large").await;
+    seed(app, &small, 5).await;
+    seed(app, &large, 25).await;
+
+    let (small_count, small_data) = statements_for(app, &small, 5).await;
+    let (large_count, large_data) = statements_for(app, &large, 25).await;
+
+    let teams = large_data["organization"]["teams"]["edges"].as_array().unwrap();
+    assert_eq!(teams.len(), 25);
+    assert_eq!(small_data["organization"]["teams"]["edges"].as_array().unwrap().len(), 5);
+    for team in teams {
+        let runs = team["node"]["runs"]["edges"].as_array().unwrap();
+        assert_eq!(runs.len(), 10, "the 10 most recent runs of each team");
+        assert_eq!(team["node"]["roles"].as_array().unwrap().len(), 3);
+        assert_eq!(team["node"]["owner"]["username"], "large-admin");
+        for run in runs {
+            let steps = run["node"]["steps"].as_array().unwrap();
+            assert_eq!(steps.len(), 3);
+            assert_eq!(steps[2]["role"]["title"], "Reviewer");
+            assert_eq!(steps[0]["cost"], "0.0150");
+        }
+        assert_eq!(runs[0]["node"]["cost"], "0.0450");
+    }
+    // Authentication, organization, teams, owners, roles, runs, steps, step roles.
+    assert_eq!(small_count, large_count, "statement count must not grow with rows");
+    assert!(large_count <= 8, "at most one statement per level, got {large_count}");
+}
+
+async fn newest_runs_come_first_and_page(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    seed(app, &token, 2).await;
+    let query = "{ teams(first: 1) { edges { node { runs(first: 5, after: \"b2Zmc2V0OjQ\") {
+        totalCount pageInfo { hasNextPage hasPreviousPage } edges { cursor node { inputs } } } } } } }";
+    let data = app.data(Some(&token), query, json!({})).await;
+    let runs = &data["teams"]["edges"][0]["node"]["runs"];
+    assert_eq!(runs["totalCount"], 12);
+    assert_eq!(runs["pageInfo"]["hasNextPage"], true);
+    assert_eq!(runs["pageInfo"]["hasPreviousPage"], true);
+    let prompts: Vec<&str> =
+        runs["edges"].as_array().unwrap().iter().map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap()).collect();
+    assert_eq!(prompts, ["run 6", "run 5", "run 4", "run 3", "run 2"], "newest first, after the 5th");
+
+    let last = "{ teams(first: 1) { edges { node { runs(last: 2) { edges { node { inputs } } } } } } }";
+    let data = app.data(Some(&token), last, json!({})).await;
+    let prompts: Vec<&str> = data["teams"]["edges"][0]["node"]["runs"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap())
+        .collect();
+    assert_eq!(prompts, ["run 1", "run 0"], "the oldest two");
+}
+
+backend_tests! {
+    statement_budget => nested_query_costs_one_statement_per_level;
+    team_runs => newest_runs_come_first_and_page;
+}
