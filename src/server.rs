@@ -27,7 +27,7 @@ use crate::db::{Backend, Pool, PoolOptions, StatementCounter};
 use crate::events::EventBus;
 use crate::graphql::context::{Auth, RequestContext};
 use crate::graphql::errors::REQUEST_ID;
-use crate::graphql::loaders::loaders;
+use crate::graphql::loaders::{BatchScope, Batching, loaders};
 use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
 
@@ -183,7 +183,12 @@ fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
 }
 
 /// Authenticates a credential (a bearer token) for one request or connection.
-async fn authenticate(state: &AppState, credential: Option<&str>, request: RequestInfo) -> RequestContext {
+async fn authenticate(
+    state: &AppState,
+    credential: Option<&str>,
+    request: RequestInfo,
+    batching: Batching,
+) -> RequestContext {
     let Some(token) = credential else {
         return RequestContext { auth: Auth::Anonymous, request };
     };
@@ -193,7 +198,7 @@ async fn authenticate(state: &AppState, credential: Option<&str>, request: Reque
     };
     let auth = match result {
         Ok(actor) => {
-            let loaders = loaders(state.pool.clone(), actor.organization_id);
+            let loaders = loaders(state.pool.clone(), actor.organization_id, batching);
             Auth::Authenticated { actor: Box::new(actor), loaders }
         }
         Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused(e.public_message()),
@@ -345,15 +350,17 @@ async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: Bat
     let credential = bearer_from_headers(&parts.headers);
     let schema = server.schema.clone();
     let state = server.state.clone();
+    let scope = BatchScope::default();
+    let batching = Batching::Scoped(scope.clone());
     let work = REQUEST_ID.scope(request_id.clone(), async move {
-        let context = Arc::new(authenticate(&state, credential.as_deref(), info).await);
+        let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
         let batch = match batch {
             BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
             BatchRequest::Batch(rs) => {
                 BatchRequest::Batch(rs.into_iter().map(|r| r.data(Arc::clone(&context))).collect())
             }
         };
-        schema.execute_batch(batch).await
+        scope.run(schema.execute_batch(batch)).await
     });
     // The whole request (not a transaction inside it) is bounded; a dropped transaction
     // is rolled back and its connection discarded by the pool.
@@ -409,7 +416,7 @@ async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Re
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let credential = credential_from_payload(&payload).or(header_credential);
-                    let context = authenticate(&state, credential.as_deref(), info).await;
+                    let context = authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
                     if let Auth::Refused(reason) = &context.auth {
                         return Err(async_graphql::Error::new(reason.clone()));
                     }

@@ -4,9 +4,15 @@
 //! batch is scoped to the tenant in SQL and no cache outlives the request.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use crate::db::{Id, Pool};
 use crate::error::AppError;
@@ -21,9 +27,81 @@ pub type LoadError = Arc<AppError>;
 /// The loader of one request: one [`DataLoader`] batches each key type separately.
 pub type Loaders = DataLoader<Db>;
 
+/// Where a loader runs its batches.
+#[derive(Clone)]
+pub enum Batching {
+    /// Inside the request's own future (see [`BatchScope`]): deterministic batches.
+    Scoped(BatchScope),
+    /// As runtime tasks after a short delay: for long-lived connections (subscriptions).
+    Spawned,
+}
+
 /// A request's loader for `organization_id`.
-pub fn loaders(pool: Pool, organization_id: Id) -> Loaders {
-    DataLoader::new(Db { pool, org: organization_id }, tokio::spawn)
+pub fn loaders(pool: Pool, organization_id: Id, batching: Batching) -> Loaders {
+    let db = Db { pool, org: organization_id };
+    match batching {
+        Batching::Scoped(scope) => DataLoader::new(db, move |task| scope.push(task)).delay(Duration::ZERO),
+        Batching::Spawned => DataLoader::new(db, tokio::spawn),
+    }
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs a request's batch loads inside the request's own future.
+///
+/// Resolvers of one level all ask their loader during one poll of the request; a batch
+/// queued here is first polled only after that poll returns, so it always holds every
+/// key of the level. That makes statement counts deterministic (one per level) and
+/// spares the usual timer delay per level.
+#[derive(Clone, Default)]
+pub struct BatchScope {
+    queue: Arc<Mutex<Vec<Task>>>,
+}
+
+impl BatchScope {
+    fn push(&self, task: Task) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push(task);
+        }
+    }
+
+    /// Drives `request` and the batches it queues until `request` completes.
+    pub fn run<F: Future>(self, request: F) -> impl Future<Output = F::Output> {
+        Scoped { request: Box::pin(request), tasks: FuturesUnordered::new(), scope: self }
+    }
+}
+
+struct Scoped<F: Future> {
+    request: Pin<Box<F>>,
+    tasks: FuturesUnordered<Task>,
+    scope: BatchScope,
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        loop {
+            if let Poll::Ready(output) = self.request.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            let queued: Vec<Task> = match self.scope.queue.lock() {
+                Ok(mut queue) => queue.drain(..).collect(),
+                Err(_) => Vec::new(),
+            };
+            let had_queued = !queued.is_empty();
+            self.tasks.extend(queued);
+            // Poll batches until none can progress; a finished batch wakes resolvers,
+            // which the next turn of the loop polls.
+            let mut finished_any = false;
+            while let Poll::Ready(Some(())) = self.tasks.poll_next_unpin(cx) {
+                finished_any = true;
+            }
+            if !had_queued && !finished_any {
+                return Poll::Pending;
+            }
+        }
+    }
 }
 
 /// Database access for one organization; one `Loader` impl per relation.

@@ -1,0 +1,122 @@
+//! Subscriptions over WebSocket, with both the `graphql-transport-ws` and the legacy
+//! `graphql-ws` protocol, authenticated by the `connection_init` payload.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const SUBSCRIPTION: &str = "subscription { teamsChanged { kind team { name roleCount } } }";
+
+async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let url = app.url("/graphql").replacen("http", "ws", 1);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::Text(message.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message that is not a keep-alive.
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
+                return value;
+            }
+        }
+    }
+}
+
+async fn create_team(app: &TestApp, token: &str, name: &str) {
+    app.data(
+        Some(token),
+        "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+        json!({ "input": { "name": name, "monthlyBudget": "100", "roles": [{ "title": "Agent", "expertise": "SENIOR" }] } }),
+    )
+    .await;
+}
+
+async fn transport_ws_streams_team_changes(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let other = app.sign_up("globex").await;
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } })).await;
+    // Let the subscription register before the change happens.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    create_team(app, &other, "Not Yours").await;
+    create_team(app, &token, "Marketing").await;
+    let message = next(&mut socket).await;
+    assert_eq!(message["type"], "next");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"]["data"]["teamsChanged"],
+        json!({ "kind": "CREATED", "team": { "name": "Marketing", "roleCount": 1 } }),
+        "only the caller's organization's changes arrive"
+    );
+    send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+}
+
+async fn legacy_graphql_ws_streams_team_changes(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let mut socket = connect(app, "graphql-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "token": token } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "7", "type": "start", "payload": { "query": SUBSCRIPTION } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    create_team(app, &token, "Research").await;
+    let message = next(&mut socket).await;
+    assert_eq!(message["type"], "data");
+    assert_eq!(message["id"], "7");
+    assert_eq!(message["payload"]["data"]["teamsChanged"]["team"]["name"], "Research");
+    send(&mut socket, json!({ "id": "7", "type": "stop" })).await;
+}
+
+async fn subscriptions_need_authentication(app: &TestApp) {
+    // A bad token is refused at connection_init.
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })).await;
+    let refused = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer");
+    match refused {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert!(frame.reason.contains("token"), "the close reason says why: {frame:?}")
+        }
+        other => panic!("expected the connection to be closed, got {other:?}"),
+    }
+
+    // Without credentials, the subscription itself answers UNAUTHENTICATED.
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } })).await;
+    let message = next(&mut socket).await;
+    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{message}");
+    assert_eq!(message["payload"]["data"], Value::Null);
+}
+
+backend_tests! {
+    transport_ws => transport_ws_streams_team_changes;
+    legacy_ws => legacy_graphql_ws_streams_team_changes;
+    auth => subscriptions_need_authentication;
+}
