@@ -73,7 +73,12 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Address to serve on.
-    #[arg(long, env = "BIND", visible_alias = "listen", default_value = "127.0.0.1:8000")]
+    #[arg(
+        long,
+        env = "BIND",
+        visible_alias = "listen",
+        default_value = "127.0.0.1:8000"
+    )]
     pub bind: SocketAddr,
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -99,17 +104,36 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) if !url.trim().is_empty() => url.clone(),
-            _ => self.data_dir.join("gateway.db").to_string_lossy().into_owned(),
+            _ => self
+                .data_dir
+                .join("gateway.db")
+                .to_string_lossy()
+                .into_owned(),
         }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.token_ttl_seconds > 0, "TOKEN_TTL_SECONDS must be positive");
-        anyhow::ensure!(self.limits.max_body_bytes >= 1024, "MAX_BODY_BYTES must be at least 1024");
-        anyhow::ensure!(self.limits.max_batch_size >= 1, "MAX_BATCH_SIZE must be at least 1");
-        anyhow::ensure!(self.db_pool_size != Some(0), "DB_POOL_SIZE must be at least 1");
+        anyhow::ensure!(
+            self.token_ttl_seconds > 0,
+            "TOKEN_TTL_SECONDS must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_body_bytes >= 1024,
+            "MAX_BODY_BYTES must be at least 1024"
+        );
+        anyhow::ensure!(
+            self.limits.max_batch_size >= 1,
+            "MAX_BATCH_SIZE must be at least 1"
+        );
+        anyhow::ensure!(
+            self.db_pool_size != Some(0),
+            "DB_POOL_SIZE must be at least 1"
+        );
         if let Some(secret) = &self.jwt_secret {
-            anyhow::ensure!(secret.len() >= 32, "JWT_SECRET must be at least 32 characters");
+            anyhow::ensure!(
+                secret.len() >= 32,
+                "JWT_SECRET must be at least 32 characters"
+            );
         }
         Ok(())
     }
@@ -117,8 +141,12 @@ impl Config {
 
 /// A URL with any password replaced by `****`.
 pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
     match credentials.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:****@{host}"),
         None => url.to_string(),
@@ -134,9 +162,14 @@ impl fmt::Display for Config {
             mask_url(&self.database_url()),
             self.bind,
             self.data_dir.display(),
-            if self.jwt_secret.is_some() { "****" } else { "<generated>" },
+            if self.jwt_secret.is_some() {
+                "****"
+            } else {
+                "<generated>"
+            },
             self.token_ttl_seconds,
-            self.db_pool_size.map_or("default".to_string(), |n| n.to_string()),
+            self.db_pool_size
+                .map_or("default".to_string(), |n| n.to_string()),
             self.db_statement_timeout_seconds,
             self.limits.max_depth,
             self.limits.max_complexity,
@@ -152,7 +185,10 @@ impl fmt::Display for Config {
 mod tests {
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(super::mask_url("postgres://app:s3cret@db:5432/x"), "postgres://app:****@db:5432/x");
+        assert_eq!(
+            super::mask_url("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:****@db:5432/x"
+        );
         assert_eq!(super::mask_url("./data/gateway.db"), "./data/gateway.db");
     }
 }

@@ -26,7 +26,10 @@ pub enum AppError {
     #[error("{resource} not found")]
     NotFound { resource: &'static str },
     #[error("{message}")]
-    Conflict { field: Option<String>, message: String },
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     BudgetExceeded(String),
     #[error("{0}")]
@@ -42,11 +45,17 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> AppError {
-        AppError::BadUserInput { field: field.into(), message: message.into() }
+        AppError::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> AppError {
-        AppError::Conflict { field: Some(field.into()), message: message.into() }
+        AppError::Conflict {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     pub fn not_found(resource: &'static str) -> AppError {
@@ -54,7 +63,9 @@ impl AppError {
     }
 
     pub fn forbidden(permission: impl Into<String>) -> AppError {
-        AppError::Forbidden { permission: permission.into() }
+        AppError::Forbidden {
+            permission: permission.into(),
+        }
     }
 
     /// The stable, machine-readable code clients see in `extensions.code`.
@@ -70,7 +81,9 @@ impl AppError {
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Db(DbError::Query(e)) => match constraint_kind(e) {
                 Some(Constraint::Unique) => "CONFLICT",
-                Some(Constraint::Check | Constraint::ForeignKey | Constraint::NotNull) => "BAD_USER_INPUT",
+                Some(Constraint::Check | Constraint::ForeignKey | Constraint::NotNull) => {
+                    "BAD_USER_INPUT"
+                }
                 None => "INTERNAL_SERVER_ERROR",
             },
             AppError::Db(_) | AppError::Internal(_) => "INTERNAL_SERVER_ERROR",
@@ -128,7 +141,10 @@ pub fn constraint_kind(e: &DieselError) -> Option<Constraint> {
 }
 
 /// Maps a unique violation to a CONFLICT on `field`, passing other errors through.
-pub fn on_unique(field: &'static str, message: impl Into<String>) -> impl FnOnce(DieselError) -> AppError {
+pub fn on_unique(
+    field: &'static str,
+    message: impl Into<String>,
+) -> impl FnOnce(DieselError) -> AppError {
     let message = message.into();
     move |e| match constraint_kind(&e) {
         Some(Constraint::Unique) => AppError::conflict(field, message),

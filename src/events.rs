@@ -15,13 +15,19 @@ pub enum ChangeKind {
 /// Something that happened in an organization.
 #[derive(Debug, Clone)]
 pub enum Event {
-    TeamChanged { organization_id: Id, team_id: Id, kind: ChangeKind },
+    TeamChanged {
+        organization_id: Id,
+        team_id: Id,
+        kind: ChangeKind,
+    },
 }
 
 impl Event {
     pub fn organization_id(&self) -> Id {
         match self {
-            Event::TeamChanged { organization_id, .. } => *organization_id,
+            Event::TeamChanged {
+                organization_id, ..
+            } => *organization_id,
         }
     }
 }

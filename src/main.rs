@@ -33,8 +33,11 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().with_current_span(true).init(),
         LogFormat::Pretty => builder.init(),
@@ -53,10 +56,18 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate { down_all } => {
-            let direction = if down_all { Direction::DownAll } else { Direction::Up };
+            let direction = if down_all {
+                Direction::DownAll
+            } else {
+                Direction::Up
+            };
             let versions = migrations::run(&cli.config.database_url(), direction).await?;
             let verb = if down_all { "reverted" } else { "applied" };
-            println!("{verb} {} migration(s){}", versions.len(), if versions.is_empty() { "" } else { ":" });
+            println!(
+                "{verb} {} migration(s){}",
+                versions.len(),
+                if versions.is_empty() { "" } else { ":" }
+            );
             for version in versions {
                 println!("  {version}");
             }
@@ -65,9 +76,15 @@ async fn main() -> anyhow::Result<()> {
         Command::Seed { .. } => {
             let state = gateway::server::open(&cli.config).await?;
             let logins = gateway::seed::demo(&state.pool, &state.keys).await?;
-            println!("Demo organization `{}` created. Log in with any of:", logins.organization_slug);
+            println!(
+                "Demo organization `{}` created. Log in with any of:",
+                logins.organization_slug
+            );
             for (email, role) in logins.emails {
-                println!("  {email} ({role}), password: {}", gateway::seed::DEMO_PASSWORD);
+                println!(
+                    "  {email} ({role}), password: {}",
+                    gateway::seed::DEMO_PASSWORD
+                );
             }
             println!(
                 "\nmutation {{ login(input: {{email: \"admin@demo.example\", password: \"{}\"}}) {{ token }} }}",

@@ -42,13 +42,22 @@ impl PageArgs<'_> {
     /// The window these arguments select; `total` is required when [`needs_total`].
     pub fn window(&self, total: Option<i64>) -> AppResult<Window> {
         if self.first.is_some() && self.last.is_some() {
-            return Err(AppError::bad_input("first", "give either `first` or `last`, not both"));
+            return Err(AppError::bad_input(
+                "first",
+                "give either `first` or `last`, not both",
+            ));
         }
         let count = |field: &str, n: i32| -> AppResult<i64> {
             if n < 0 {
-                Err(AppError::bad_input(field, format!("`{field}` must not be negative")))
+                Err(AppError::bad_input(
+                    field,
+                    format!("`{field}` must not be negative"),
+                ))
             } else if i64::from(n) > MAX_PAGE_SIZE {
-                Err(AppError::bad_input(field, format!("`{field}` must be at most {MAX_PAGE_SIZE}")))
+                Err(AppError::bad_input(
+                    field,
+                    format!("`{field}` must be at most {MAX_PAGE_SIZE}"),
+                ))
             } else {
                 Ok(i64::from(n))
             }
@@ -64,9 +73,13 @@ impl PageArgs<'_> {
         let end = end.map(|e| e.max(start));
         if let Some(last) = self.last {
             let last = count("last", last)?;
-            let end = end.ok_or_else(|| AppError::Internal("page end unknown for `last`".into()))?;
+            let end =
+                end.ok_or_else(|| AppError::Internal("page end unknown for `last`".into()))?;
             let offset = (end - last).max(start);
-            return Ok(Window { offset, limit: end - offset });
+            return Ok(Window {
+                offset,
+                limit: end - offset,
+            });
         }
         let first = match self.first {
             Some(first) => count("first", first)?,
@@ -76,7 +89,10 @@ impl PageArgs<'_> {
             Some(end) => first.min(end - start),
             None => first,
         };
-        Ok(Window { offset: start, limit })
+        Ok(Window {
+            offset: start,
+            limit,
+        })
     }
 }
 
@@ -92,7 +108,10 @@ pub fn decode_cursor(field: &str, cursor: &str) -> AppResult<i64> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix(CURSOR_PREFIX).and_then(|n| n.parse::<i64>().ok()))
+        .and_then(|text| {
+            text.strip_prefix(CURSOR_PREFIX)
+                .and_then(|n| n.parse::<i64>().ok())
+        })
         .filter(|n| *n >= 0)
         .ok_or_else(|| AppError::bad_input(field, "invalid cursor"))
 }
@@ -123,15 +142,47 @@ mod tests {
 
     #[test]
     fn windows_follow_relay_semantics() {
-        let args = PageArgs { first: Some(10), after: Some(&encode_cursor(4)), ..Default::default() };
-        assert_eq!(args.window(None).ok(), Some(Window { offset: 5, limit: 10 }));
-        let last = PageArgs { last: Some(3), ..Default::default() };
+        let args = PageArgs {
+            first: Some(10),
+            after: Some(&encode_cursor(4)),
+            ..Default::default()
+        };
+        assert_eq!(
+            args.window(None).ok(),
+            Some(Window {
+                offset: 5,
+                limit: 10
+            })
+        );
+        let last = PageArgs {
+            last: Some(3),
+            ..Default::default()
+        };
         assert!(last.needs_total());
-        assert_eq!(last.window(Some(10)).ok(), Some(Window { offset: 7, limit: 3 }));
+        assert_eq!(
+            last.window(Some(10)).ok(),
+            Some(Window {
+                offset: 7,
+                limit: 3
+            })
+        );
         let before = encode_cursor(5);
-        let last_before = PageArgs { last: Some(10), before: Some(&before), ..Default::default() };
-        assert_eq!(last_before.window(None).ok(), Some(Window { offset: 0, limit: 5 }));
-        let too_many = PageArgs { first: Some(101), ..Default::default() };
+        let last_before = PageArgs {
+            last: Some(10),
+            before: Some(&before),
+            ..Default::default()
+        };
+        assert_eq!(
+            last_before.window(None).ok(),
+            Some(Window {
+                offset: 0,
+                limit: 5
+            })
+        );
+        let too_many = PageArgs {
+            first: Some(101),
+            ..Default::default()
+        };
         assert!(too_many.window(None).is_err());
     }
 }

@@ -25,7 +25,9 @@ fn role(title: &str, expertise: Expertise, model: &str) -> NewRoleInput {
         expertise,
         llm_model: Some(model.into()),
         llm_config: Some(serde_json::json!({ "temperature": 0.7, "max_tokens": 2000 })),
-        agent_config: Some(serde_json::json!({ "backstory": format!("A dependable {title}."), "goals": [] })),
+        agent_config: Some(
+            serde_json::json!({ "backstory": format!("A dependable {title}."), "goals": [] }),
+        ),
         is_active: Some(true),
     }
 }
@@ -34,7 +36,10 @@ fn role(title: &str, expertise: Expertise, model: &str) -> NewRoleInput {
 pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResult<DemoLogins> {
     let mut pooled = pool.get().await?;
     let mut conn = pooled.conn();
-    let request = RequestInfo { request_id: "seed".into(), ..RequestInfo::default() };
+    let request = RequestInfo {
+        request_id: "seed".into(),
+        ..RequestInfo::default()
+    };
     let session = auth::sign_up(
         &mut conn,
         keys,
@@ -59,8 +64,18 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
     let org = session.organization.id;
     let mut emails = vec![("admin@demo.example".to_string(), OrgRole::Admin)];
     for (email, username, name, role) in [
-        ("manager@demo.example", "demo-manager", "Morgan Manager", OrgRole::Manager),
-        ("viewer@demo.example", "demo-viewer", "Val Viewer", OrgRole::Viewer),
+        (
+            "manager@demo.example",
+            "demo-manager",
+            "Morgan Manager",
+            OrgRole::Manager,
+        ),
+        (
+            "viewer@demo.example",
+            "demo-viewer",
+            "Val Viewer",
+            OrgRole::Viewer,
+        ),
     ] {
         let now = Timestamp::now();
         users::insert(
@@ -91,19 +106,34 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
         request,
     };
     let demo_teams = [
-        ("Marketing Team", "AI team for marketing campaigns", 500, vec![
-            role("Content Strategist", Expertise::Senior, "gpt-4"),
-            role("Copywriter", Expertise::Intermediate, "claude-3-sonnet"),
-            role("SEO Analyst", Expertise::Junior, "gpt-3.5-turbo"),
-        ]),
-        ("Development Team", "AI team for software development", 800, vec![
-            role("Lead Developer", Expertise::Expert, "gpt-4-turbo"),
-            role("QA Engineer", Expertise::Intermediate, "codellama:13b"),
-        ]),
-        ("Research Team", "AI team for market research", 300, vec![
-            role("Researcher", Expertise::Senior, "claude-3-opus"),
-            role("Summarizer", Expertise::Junior, "claude-3-haiku"),
-        ]),
+        (
+            "Marketing Team",
+            "AI team for marketing campaigns",
+            500,
+            vec![
+                role("Content Strategist", Expertise::Senior, "gpt-4"),
+                role("Copywriter", Expertise::Intermediate, "claude-3-sonnet"),
+                role("SEO Analyst", Expertise::Junior, "gpt-3.5-turbo"),
+            ],
+        ),
+        (
+            "Development Team",
+            "AI team for software development",
+            800,
+            vec![
+                role("Lead Developer", Expertise::Expert, "gpt-4-turbo"),
+                role("QA Engineer", Expertise::Intermediate, "codellama:13b"),
+            ],
+        ),
+        (
+            "Research Team",
+            "AI team for market research",
+            300,
+            vec![
+                role("Researcher", Expertise::Senior, "claude-3-opus"),
+                role("Summarizer", Expertise::Junior, "claude-3-haiku"),
+            ],
+        ),
     ];
     for (name, description, budget, roles) in demo_teams {
         teams::create_team(
@@ -118,5 +148,8 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
         )
         .await?;
     }
-    Ok(DemoLogins { organization_slug: session.organization.slug, emails })
+    Ok(DemoLogins {
+        organization_slug: session.organization.slug,
+        emails,
+    })
 }

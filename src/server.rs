@@ -63,12 +63,17 @@ impl Running {
 pub async fn open(config: &Config) -> anyhow::Result<AppState> {
     let url = config.database_url();
     let backend = Backend::of_url(&url);
-    if backend == Backend::Sqlite {
-        if let Some(parent) = Path::new(&url).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-        }
+    if backend == Backend::Sqlite
+        && let Some(parent) = Path::new(&url)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let applied = migrations::run(&url, Direction::Up).await.context("running migrations")?;
+    let applied = migrations::run(&url, Direction::Up)
+        .await
+        .context("running migrations")?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
@@ -98,16 +103,19 @@ fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
         return Ok(secret.as_bytes().to_vec());
     }
     let path = config.data_dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        if existing.trim().len() >= 32 {
-            return Ok(existing.trim().as_bytes().to_vec());
-        }
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().as_bytes().to_vec());
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let secret: String = {
         use rand::Rng;
         let mut rng = rand::rng();
-        (0..48).map(|_| char::from(rng.sample(rand::distr::Alphanumeric))).collect()
+        (0..48)
+            .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
+            .collect()
     };
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::warn!(path = %path.display(), "no JWT_SECRET set: generated a development secret");
@@ -117,7 +125,11 @@ fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
 /// The router for `state`.
 pub fn router(state: AppState, limits: Limits) -> Router {
     let schema = graphql::build(Some(state.clone()), &limits);
-    let shared = Arc::new(Server { schema, state, limits });
+    let shared = Arc::new(Server {
+        schema,
+        state,
+        limits,
+    });
     Router::new()
         .route("/", get(playground))
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -135,18 +147,28 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 /// Binds and serves until `shutdown` fires.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let state = open(config).await?;
-    let listener = TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let app = router(state.clone(), config.limits.clone());
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = signal.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = signal.await;
+        })
+        .await
     });
-    Ok(Running { addr, state, shutdown, task })
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
 }
 
 async fn healthz() -> &'static str {
@@ -164,17 +186,29 @@ async fn readyz(State(server): State<Shared>) -> Response {
 }
 
 async fn playground() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").title("Gateway").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Gateway")
+            .finish(),
+    )
 }
 
 /// A GraphQL-shaped error response, for failures before execution.
 fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
 }
 
 fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     RequestInfo {
         request_id: header(REQUEST_ID_HEADER).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         ip_address: peer.map(|p| p.ip().to_string()),
@@ -190,21 +224,32 @@ async fn authenticate(
     batching: Batching,
 ) -> RequestContext {
     let Some(token) = credential else {
-        return RequestContext { auth: Auth::Anonymous, request };
+        return RequestContext {
+            auth: Auth::Anonymous,
+            request,
+        };
     };
     let result = match state.pool.get().await {
-        Ok(mut pooled) => crate::auth::authenticate(&mut pooled.conn(), &state.keys, token, request.clone()).await,
+        Ok(mut pooled) => {
+            crate::auth::authenticate(&mut pooled.conn(), &state.keys, token, request.clone()).await
+        }
         Err(e) => Err(e.into()),
     };
     let auth = match result {
         Ok(actor) => {
             let loaders = loaders(state.pool.clone(), actor.organization_id, batching);
-            Auth::Authenticated { actor: Box::new(actor), loaders }
+            Auth::Authenticated {
+                actor: Box::new(actor),
+                loaders,
+            }
         }
         Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused(e.public_message()),
         Err(e) => {
             tracing::error!(request_id = %request.request_id, error = %e, "authentication failed");
-            Auth::Refused(format!("authentication is unavailable (request id {})", request.request_id))
+            Auth::Refused(format!(
+                "authentication is unavailable (request id {})",
+                request.request_id
+            ))
         }
     };
     RequestContext { auth, request }
@@ -227,8 +272,17 @@ fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
 
 async fn graphql_post(State(server): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media_type != "application/json" {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -242,14 +296,21 @@ async fn graphql_post(State(server): State<Shared>, request: Request) -> Respons
             return request_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "BAD_REQUEST",
-                &format!("the request body exceeds {} bytes", server.limits.max_body_bytes),
+                &format!(
+                    "the request body exceeds {} bytes",
+                    server.limits.max_body_bytes
+                ),
             );
         }
     };
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(batch) => batch,
         Err(e) => {
-            return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("malformed JSON body: {e}"));
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("malformed JSON body: {e}"),
+            );
         }
     };
     execute(&server, &parts, batch).await
@@ -275,7 +336,11 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
         if accepts_html {
             return playground().await.into_response();
         }
-        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "missing `query` parameter");
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "missing `query` parameter",
+        );
     }
     let request = match get_request(&parts.uri) {
         Ok(request) => request,
@@ -300,7 +365,9 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
                 "BAD_REQUEST",
                 "only queries may be sent with GET; use POST for mutations and WebSocket for subscriptions",
             );
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             return response;
         }
     }
@@ -318,33 +385,43 @@ struct GetParams {
 }
 
 fn get_request(uri: &axum::http::Uri) -> Result<async_graphql::Request, String> {
-    let axum::extract::Query(params) =
-        axum::extract::Query::<GetParams>::try_from_uri(uri).map_err(|e| format!("invalid query string: {e}"))?;
+    let axum::extract::Query(params) = axum::extract::Query::<GetParams>::try_from_uri(uri)
+        .map_err(|e| format!("invalid query string: {e}"))?;
     let mut request = async_graphql::Request::new(params.query);
     request.operation_name = params.operation_name.filter(|n| !n.is_empty());
     if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
-        let value: serde_json::Value =
-            serde_json::from_str(&variables).map_err(|e| format!("`variables` is not JSON: {e}"))?;
+        let value: serde_json::Value = serde_json::from_str(&variables)
+            .map_err(|e| format!("`variables` is not JSON: {e}"))?;
         request.variables = async_graphql::Variables::from_json(value);
     }
     if let Some(extensions) = params.extensions.filter(|v| !v.is_empty()) {
-        request.extensions =
-            serde_json::from_str(&extensions).map_err(|e| format!("`extensions` is not a JSON object: {e}"))?;
+        request.extensions = serde_json::from_str(&extensions)
+            .map_err(|e| format!("`extensions` is not a JSON object: {e}"))?;
     }
     Ok(request)
 }
 
-async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: BatchRequest) -> Response {
-    if let BatchRequest::Batch(requests) = &batch {
-        if requests.len() > server.limits.max_batch_size {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("a batch may hold at most {} operations", server.limits.max_batch_size),
-            );
-        }
+async fn execute(
+    server: &Server,
+    parts: &axum::http::request::Parts,
+    batch: BatchRequest,
+) -> Response {
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > server.limits.max_batch_size
+    {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!(
+                "a batch may hold at most {} operations",
+                server.limits.max_batch_size
+            ),
+        );
     }
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let info = request_info(&parts.headers, peer);
     let request_id = info.request_id.clone();
     let credential = bearer_from_headers(&parts.headers);
@@ -356,9 +433,11 @@ async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: Bat
         let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
         let batch = match batch {
             BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
-            BatchRequest::Batch(rs) => {
-                BatchRequest::Batch(rs.into_iter().map(|r| r.data(Arc::clone(&context))).collect())
-            }
+            BatchRequest::Batch(rs) => BatchRequest::Batch(
+                rs.into_iter()
+                    .map(|r| r.data(Arc::clone(&context)))
+                    .collect(),
+            ),
         };
         scope.run(schema.execute_batch(batch)).await
     });
@@ -368,7 +447,11 @@ async fn execute(server: &Server, parts: &axum::http::request::Parts, batch: Bat
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");
-            return request_error(StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", "the request took too long and was stopped");
+            return request_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                "the request took too long and was stopped",
+            );
         }
     };
     respond(response, wants_graphql_response_json(&parts.headers))
@@ -381,14 +464,30 @@ fn respond(response: BatchResponse, graphql_response_json: bool) -> Response {
         BatchResponse::Single(r) => r.data == async_graphql::Value::Null && !r.errors.is_empty(),
         BatchResponse::Batch(_) => false,
     };
-    let status =
-        if graphql_response_json && failed_before_execution { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let content_type = if graphql_response_json { GRAPHQL_RESPONSE_JSON } else { "application/json" };
+    let status = if graphql_response_json && failed_before_execution {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let content_type = if graphql_response_json {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
     match serde_json::to_vec(&response) {
-        Ok(body) => (status, [(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response(),
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, content_type)],
+            Body::from(body),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "serialising a response failed");
-            request_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "internal server error")
+            request_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_SERVER_ERROR",
+                "internal server error",
+            )
         }
     }
 }
@@ -406,7 +505,10 @@ async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Re
         Err(e) => return e.into_response(),
     };
     let header_credential = bearer_from_headers(&parts.headers);
-    let peer = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let info = request_info(&parts.headers, peer);
     let schema = server.schema.clone();
     let state = server.state.clone();
@@ -416,7 +518,8 @@ async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Re
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let credential = credential_from_payload(&payload).or(header_credential);
-                    let context = authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
+                    let context =
+                        authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
                     if let Auth::Refused(reason) = &context.auth {
                         return Err(async_graphql::Error::new(reason.clone()));
                     }

@@ -33,12 +33,18 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
     let create = "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id roles { id } } } }";
     let mut pooled = app.state.pool.get().await.expect("connection");
     for t in 0..teams {
-        let roles: Vec<_> =
-            ["Planner", "Writer", "Reviewer"].iter().map(|title| json!({ "title": title, "expertise": "SENIOR" })).collect();
+        let roles: Vec<_> = ["Planner", "Writer", "Reviewer"]
+            .iter()
+            .map(|title| json!({ "title": title, "expertise": "SENIOR" }))
+            .collect();
         let data = app
             .data(Some(token), create, json!({ "input": { "name": format!("Team {t:02}"), "monthlyBudget": "900", "roles": roles } }))
             .await;
-        let team_id: Id = data["createTeam"]["team"]["id"].as_str().unwrap().parse().unwrap();
+        let team_id: Id = data["createTeam"]["team"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let role_ids: Vec<Id> = data["createTeam"]["team"]["roles"]
             .as_array()
             .unwrap()
@@ -71,7 +77,9 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 created_at: created,
                 updated_at: created,
             };
-            gateway::runs::queries::insert_run(&mut pooled.conn(), &run).await.expect("run inserted");
+            gateway::runs::queries::insert_run(&mut pooled.conn(), &run)
+                .await
+                .expect("run inserted");
             let steps: Vec<RunStep> = role_ids
                 .iter()
                 .enumerate()
@@ -97,7 +105,9 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                     updated_at: created,
                 })
                 .collect();
-            gateway::runs::queries::insert_steps(&mut pooled.conn(), &steps).await.expect("steps inserted");
+            gateway::runs::queries::insert_steps(&mut pooled.conn(), &steps)
+                .await
+                .expect("steps inserted");
         }
     }
 }
@@ -105,7 +115,9 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
 /// Statements run by one nested query over `teams` teams, and its data.
 async fn statements_for(app: &TestApp, token: &str, teams: usize) -> (u64, serde_json::Value) {
     let before = app.state.statements.get();
-    let data = app.data(Some(token), NESTED, json!({ "teams": teams })).await;
+    let data = app
+        .data(Some(token), NESTED, json!({ "teams": teams }))
+        .await;
     (app.state.statements.get() - before, data)
 }
 
@@ -118,9 +130,17 @@ async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
     let (small_count, small_data) = statements_for(app, &small, 5).await;
     let (large_count, large_data) = statements_for(app, &large, 25).await;
 
-    let teams = large_data["organization"]["teams"]["edges"].as_array().unwrap();
+    let teams = large_data["organization"]["teams"]["edges"]
+        .as_array()
+        .unwrap();
     assert_eq!(teams.len(), 25);
-    assert_eq!(small_data["organization"]["teams"]["edges"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        small_data["organization"]["teams"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
     for team in teams {
         let runs = team["node"]["runs"]["edges"].as_array().unwrap();
         assert_eq!(runs.len(), 10, "the 10 most recent runs of each team");
@@ -135,8 +155,14 @@ async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
         assert_eq!(runs[0]["node"]["cost"], "0.0450");
     }
     // Authentication, organization, teams, owners, roles, runs, steps, step roles.
-    assert_eq!(small_count, large_count, "statement count must not grow with rows");
-    assert!(large_count <= 8, "at most one statement per level, got {large_count}");
+    assert_eq!(
+        small_count, large_count,
+        "statement count must not grow with rows"
+    );
+    assert!(
+        large_count <= 8,
+        "at most one statement per level, got {large_count}"
+    );
 }
 
 async fn newest_runs_come_first_and_page(app: &TestApp) {
@@ -149,11 +175,20 @@ async fn newest_runs_come_first_and_page(app: &TestApp) {
     assert_eq!(runs["totalCount"], 12);
     assert_eq!(runs["pageInfo"]["hasNextPage"], true);
     assert_eq!(runs["pageInfo"]["hasPreviousPage"], true);
-    let prompts: Vec<&str> =
-        runs["edges"].as_array().unwrap().iter().map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap()).collect();
-    assert_eq!(prompts, ["run 6", "run 5", "run 4", "run 3", "run 2"], "newest first, after the 5th");
+    let prompts: Vec<&str> = runs["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        prompts,
+        ["run 6", "run 5", "run 4", "run 3", "run 2"],
+        "newest first, after the 5th"
+    );
 
-    let last = "{ teams(first: 1) { edges { node { runs(last: 2) { edges { node { inputs } } } } } } }";
+    let last =
+        "{ teams(first: 1) { edges { node { runs(last: 2) { edges { node { inputs } } } } } } }";
     let data = app.data(Some(&token), last, json!({})).await;
     let prompts: Vec<&str> = data["teams"]["edges"][0]["node"]["runs"]["edges"]
         .as_array()

@@ -22,7 +22,10 @@ async fn get_runs_queries_and_refuses_mutations(app: &TestApp) {
     let response = app
         .client
         .get(app.url("/graphql"))
-        .query(&[("query", "mutation { deleteTeam(input: {id: \"x\"}) { deletedTeamId } }")])
+        .query(&[(
+            "query",
+            "mutation { deleteTeam(input: {id: \"x\"}) { deletedTeamId } }",
+        )])
         .bearer_auth(&token)
         .send()
         .await
@@ -30,7 +33,12 @@ async fn get_runs_queries_and_refuses_mutations(app: &TestApp) {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET, POST");
     let body: Value = response.json().await.unwrap();
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("POST"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST")
+    );
 
     // The operation named by operationName decides.
     let response = app
@@ -48,22 +56,32 @@ async fn get_runs_queries_and_refuses_mutations(app: &TestApp) {
 
 async fn bad_requests_get_clear_errors(app: &TestApp) {
     let post = |body: &'static str, content_type: &'static str| {
-        app.client.post(app.url("/graphql")).header("content-type", content_type).body(body).send()
+        app.client
+            .post(app.url("/graphql"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let response = post("{not json", "application/json").await.unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "BAD_REQUEST");
 
-    let response = post("{ viewer { user { id } } }", "text/plain").await.unwrap();
+    let response = post("{ viewer { user { id } } }", "text/plain")
+        .await
+        .unwrap();
     assert_eq!(response.status(), 415);
 
-    let response = post(r#"{"query": "{ teams { "}"#, "application/json").await.unwrap();
+    let response = post(r#"{"query": "{ teams { "}"#, "application/json")
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
 
-    let response = post(r#"{"query": "{ noSuchField }"}"#, "application/json").await.unwrap();
+    let response = post(r#"{"query": "{ noSuchField }"}"#, "application/json")
+        .await
+        .unwrap();
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
 
@@ -77,15 +95,36 @@ async fn bad_requests_get_clear_errors(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.headers()["content-type"], "application/graphql-response+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/graphql-response+json"
+    );
 
-    let huge = format!(r#"{{"query": "{{ viewer {{ user {{ id }} }} }}", "pad": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
-    let response = app.client.post(app.url("/graphql")).header("content-type", "application/json").body(huge).send().await.unwrap();
+    let huge = format!(
+        r#"{{"query": "{{ viewer {{ user {{ id }} }} }}", "pad": "{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
 
-    let deep = format!("{{ {}id{} }}", "viewer { organization { teams { edges { node { owner { organization { ".repeat(3), " } } } } } } }".repeat(3));
+    let deep = format!(
+        "{{ {}id{} }}",
+        "viewer { organization { teams { edges { node { owner { organization { ".repeat(3),
+        " } } } } } } }".repeat(3)
+    );
     let body = app.gql(None, &deep, json!({})).await;
-    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "depth limit: {body}");
+    assert_eq!(
+        error_code(&body),
+        "GRAPHQL_VALIDATION_FAILED",
+        "depth limit: {body}"
+    );
 
     // Batches run every operation.
     let response = app
@@ -102,7 +141,13 @@ async fn bad_requests_get_clear_errors(app: &TestApp) {
 
 async fn playground_and_probes(app: &TestApp) {
     for path in ["/", "/graphql"] {
-        let response = app.client.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let html = response.text().await.unwrap();
         assert!(html.contains("graphiql"), "{path} serves GraphiQL");
@@ -111,10 +156,61 @@ async fn playground_and_probes(app: &TestApp) {
     assert_eq!(response.status(), 200);
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers().contains_key("x-request-id"), "every response carries a request id");
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response carries a request id"
+    );
+}
+
+async fn internal_errors_show_a_request_id_and_no_sql(app: &TestApp) {
+    use diesel_async::SimpleAsyncConnection;
+    let token = app.sign_up("acme").await;
+    // Break the database under the running server.
+    let mut pooled = app.state.pool.get().await.unwrap();
+    let mut conn = pooled.conn();
+    gateway::dispatch!(&mut conn, |c| c
+        .batch_execute("ALTER TABLE teams RENAME TO teams_gone")
+        .await)
+    .unwrap();
+    drop(pooled);
+
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ teams { totalCount } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR");
+    assert_eq!(
+        body["errors"][0]["extensions"]["requestId"],
+        header_id.as_str(),
+        "the id the log line carries"
+    );
+    let text = body.to_string().to_lowercase();
+    for leak in ["teams_gone", "select", "relation", "no such table", "from "] {
+        assert!(
+            !text.contains(leak),
+            "`{leak}` leaked to the client: {body}"
+        );
+    }
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("internal server error")
+    );
 }
 
 backend_tests! {
+    internal_errors => internal_errors_show_a_request_id_and_no_sql;
     get_requests => get_runs_queries_and_refuses_mutations;
     bad_requests => bad_requests_get_clear_errors;
     playground => playground_and_probes;

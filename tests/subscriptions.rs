@@ -11,21 +11,29 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SUBSCRIPTION: &str = "subscription { teamsChanged { kind team { name roleCount } } }";
 
 async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let url = app.url("/graphql").replacen("http", "ws", 1);
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     socket
 }
 
 async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::Text(message.to_string().into())).await.unwrap();
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
 }
 
 /// The next JSON message that is not a keep-alive.
@@ -60,7 +68,11 @@ async fn transport_ws_streams_team_changes(app: &TestApp) {
     let mut socket = connect(app, "graphql-transport-ws").await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
     assert_eq!(next(&mut socket).await["type"], "connection_ack");
-    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } })).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } }),
+    )
+    .await;
     // Let the subscription register before the change happens.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -80,27 +92,47 @@ async fn transport_ws_streams_team_changes(app: &TestApp) {
 async fn legacy_graphql_ws_streams_team_changes(app: &TestApp) {
     let token = app.sign_up("acme").await;
     let mut socket = connect(app, "graphql-ws").await;
-    send(&mut socket, json!({ "type": "connection_init", "payload": { "token": token } })).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "token": token } }),
+    )
+    .await;
     assert_eq!(next(&mut socket).await["type"], "connection_ack");
-    send(&mut socket, json!({ "id": "7", "type": "start", "payload": { "query": SUBSCRIPTION } })).await;
+    send(
+        &mut socket,
+        json!({ "id": "7", "type": "start", "payload": { "query": SUBSCRIPTION } }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     create_team(app, &token, "Research").await;
     let message = next(&mut socket).await;
     assert_eq!(message["type"], "data");
     assert_eq!(message["id"], "7");
-    assert_eq!(message["payload"]["data"]["teamsChanged"]["team"]["name"], "Research");
+    assert_eq!(
+        message["payload"]["data"]["teamsChanged"]["team"]["name"],
+        "Research"
+    );
     send(&mut socket, json!({ "id": "7", "type": "stop" })).await;
 }
 
 async fn subscriptions_need_authentication(app: &TestApp) {
     // A bad token is refused at connection_init.
     let mut socket = connect(app, "graphql-transport-ws").await;
-    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } })).await;
-    let refused = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer");
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } }),
+    )
+    .await;
+    let refused = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("an answer");
     match refused {
         Some(Ok(Message::Close(Some(frame)))) => {
-            assert!(frame.reason.contains("token"), "the close reason says why: {frame:?}")
+            assert!(
+                frame.reason.contains("token"),
+                "the close reason says why: {frame:?}"
+            )
         }
         other => panic!("expected the connection to be closed, got {other:?}"),
     }
@@ -109,9 +141,16 @@ async fn subscriptions_need_authentication(app: &TestApp) {
     let mut socket = connect(app, "graphql-transport-ws").await;
     send(&mut socket, json!({ "type": "connection_init" })).await;
     assert_eq!(next(&mut socket).await["type"], "connection_ack");
-    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } })).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } }),
+    )
+    .await;
     let message = next(&mut socket).await;
-    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{message}"
+    );
     assert_eq!(message["payload"]["data"], Value::Null);
 }
 

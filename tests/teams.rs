@@ -49,10 +49,18 @@ async fn create_team_with_roles(app: &TestApp) {
     assert_eq!(roles[0]["llmConfig"]["max_tokens"], 2000);
     assert_eq!(roles[0]["agentConfig"]["goals"][0], "Create content");
     assert_eq!(roles[1]["llmModel"], "gpt-3.5-turbo", "default model");
-    assert_eq!((roles[0]["position"].clone(), roles[1]["position"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (roles[0]["position"].clone(), roles[1]["position"].clone()),
+        (json!(0), json!(1))
+    );
 
     // Text is stored as typed apart from tags: no HTML escaping.
-    let team = create(app, &token, json!({ "input": { "name": "R&D <i>\"Labs\"</i>", "monthlyBudget": 10000 } })).await;
+    let team = create(
+        app,
+        &token,
+        json!({ "input": { "name": "R&D <i>\"Labs\"</i>", "monthlyBudget": 10000 } }),
+    )
+    .await;
     assert_eq!(team["name"], "R&D \"Labs\"");
     assert_eq!(team["monthlyBudget"], "10000.00");
     assert_eq!(team["roleCount"], 0);
@@ -70,13 +78,34 @@ async fn create_team_with_roles(app: &TestApp) {
 async fn create_team_validates_like_the_seed(app: &TestApp) {
     let token = app.sign_up("acme").await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({ "name": "<b></b>  ", "monthlyBudget": "10" }), "name"),
-        (json!({ "name": "x".repeat(101), "monthlyBudget": "10" }), "name"),
-        (json!({ "name": "T", "description": "d".repeat(1001), "monthlyBudget": "10" }), "description"),
-        (json!({ "name": "T", "monthlyBudget": "-5" }), "monthlyBudget"),
-        (json!({ "name": "T", "monthlyBudget": "0" }), "monthlyBudget"),
-        (json!({ "name": "T", "monthlyBudget": "10000.01" }), "monthlyBudget"),
-        (json!({ "name": "T", "monthlyBudget": "10.123" }), "monthlyBudget"),
+        (
+            json!({ "name": "<b></b>  ", "monthlyBudget": "10" }),
+            "name",
+        ),
+        (
+            json!({ "name": "x".repeat(101), "monthlyBudget": "10" }),
+            "name",
+        ),
+        (
+            json!({ "name": "T", "description": "d".repeat(1001), "monthlyBudget": "10" }),
+            "description",
+        ),
+        (
+            json!({ "name": "T", "monthlyBudget": "-5" }),
+            "monthlyBudget",
+        ),
+        (
+            json!({ "name": "T", "monthlyBudget": "0" }),
+            "monthlyBudget",
+        ),
+        (
+            json!({ "name": "T", "monthlyBudget": "10000.01" }),
+            "monthlyBudget",
+        ),
+        (
+            json!({ "name": "T", "monthlyBudget": "10.123" }),
+            "monthlyBudget",
+        ),
         (
             json!({ "name": "T", "monthlyBudget": "10", "roles": [{ "title": "A", "expertise": "SENIOR", "llmModel": "gpt-5" }] }),
             "roles.0.llmModel",
@@ -100,14 +129,24 @@ async fn create_team_validates_like_the_seed(app: &TestApp) {
         ),
     ];
     for (input, field) in cases {
-        let body = app.gql(Some(&token), CREATE, json!({ "input": input })).await;
+        let body = app
+            .gql(Some(&token), CREATE, json!({ "input": input }))
+            .await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "input {input}");
         assert_eq!(error_field(&body), field, "input {input}");
     }
     // Type errors are refused by the schema, with a code.
-    let body = app.gql(Some(&token), CREATE, json!({ "input": { "name": "T", "monthlyBudget": "lots" } })).await;
+    let body = app
+        .gql(
+            Some(&token),
+            CREATE,
+            json!({ "input": { "name": "T", "monthlyBudget": "lots" } }),
+        )
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
-    let body = app.gql(Some(&token), CREATE, json!({ "input": { "name": "T" } })).await;
+    let body = app
+        .gql(Some(&token), CREATE, json!({ "input": { "name": "T" } }))
+        .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
     let body = app
         .gql(
@@ -119,12 +158,17 @@ async fn create_team_validates_like_the_seed(app: &TestApp) {
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
     // Nothing was half-written.
-    let teams = app.data(Some(&token), "{ teams { totalCount } }", json!({})).await;
+    let teams = app
+        .data(Some(&token), "{ teams { totalCount } }", json!({}))
+        .await;
     assert_eq!(teams["teams"]["totalCount"], 0);
 
     create(app, &token, team_input("Marketing")).await;
     let body = app.gql(Some(&token), CREATE, team_input("Marketing")).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("CONFLICT", "name"));
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("CONFLICT", "name")
+    );
 }
 
 async fn update_and_delete_teams(app: &TestApp) {
@@ -134,31 +178,101 @@ async fn update_and_delete_teams(app: &TestApp) {
     let update = "mutation($input: UpdateTeamInput!) { updateTeam(input: $input) { team { name description monthlyBudget } } }";
 
     let data = app
-        .data(Some(&token), update, json!({ "input": { "id": team["id"], "name": "Growth", "monthlyBudget": "750.5" } }))
+        .data(
+            Some(&token),
+            update,
+            json!({ "input": { "id": team["id"], "name": "Growth", "monthlyBudget": "750.5" } }),
+        )
         .await;
     assert_eq!(data["updateTeam"]["team"]["name"], "Growth");
     assert_eq!(data["updateTeam"]["team"]["monthlyBudget"], "750.50");
-    assert_eq!(data["updateTeam"]["team"]["description"], "AI team for marketing campaigns", "untouched");
-    let data = app.data(Some(&token), update, json!({ "input": { "id": team["id"], "description": null } })).await;
-    assert_eq!(data["updateTeam"]["team"]["description"], Value::Null, "null clears");
+    assert_eq!(
+        data["updateTeam"]["team"]["description"], "AI team for marketing campaigns",
+        "untouched"
+    );
+    let data = app
+        .data(
+            Some(&token),
+            update,
+            json!({ "input": { "id": team["id"], "description": null } }),
+        )
+        .await;
+    assert_eq!(
+        data["updateTeam"]["team"]["description"],
+        Value::Null,
+        "null clears"
+    );
 
-    let body = app.gql(Some(&token), update, json!({ "input": { "id": team["id"], "name": "Sales" } })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("CONFLICT", "name"));
-    let body = app.gql(Some(&token), update, json!({ "input": { "id": team["id"], "monthlyBudget": "20000" } })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "monthlyBudget"));
+    let body = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": team["id"], "name": "Sales" } }),
+        )
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("CONFLICT", "name")
+    );
+    let body = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": team["id"], "monthlyBudget": "20000" } }),
+        )
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "monthlyBudget")
+    );
 
     let role_id = team["roles"][0]["id"].clone();
-    let delete = "mutation($input: DeleteTeamInput!) { deleteTeam(input: $input) { deletedTeamId } }";
-    let data = app.data(Some(&token), delete, json!({ "input": { "id": team["id"] } })).await;
+    let delete =
+        "mutation($input: DeleteTeamInput!) { deleteTeam(input: $input) { deletedTeamId } }";
+    let data = app
+        .data(
+            Some(&token),
+            delete,
+            json!({ "input": { "id": team["id"] } }),
+        )
+        .await;
     assert_eq!(data["deleteTeam"]["deletedTeamId"], team["id"]);
 
-    let body = app.gql(Some(&token), "query($id: ID!) { team(id: $id) { id } }", json!({ "id": team["id"] })).await;
+    let body = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { team(id: $id) { id } }",
+            json!({ "id": team["id"] }),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
-    let body = app.gql(Some(&token), "query($id: ID!) { role(id: $id) { id } }", json!({ "id": role_id })).await;
-    assert_eq!(error_code(&body), "NOT_FOUND", "a deleted team's roles go with it");
-    let body = app.gql(Some(&token), delete, json!({ "input": { "id": team["id"] } })).await;
+    let body = app
+        .gql(
+            Some(&token),
+            "query($id: ID!) { role(id: $id) { id } }",
+            json!({ "id": role_id }),
+        )
+        .await;
+    assert_eq!(
+        error_code(&body),
+        "NOT_FOUND",
+        "a deleted team's roles go with it"
+    );
+    let body = app
+        .gql(
+            Some(&token),
+            delete,
+            json!({ "input": { "id": team["id"] } }),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
-    let teams = app.data(Some(&token), "{ teams { totalCount edges { node { name } } } }", json!({})).await;
+    let teams = app
+        .data(
+            Some(&token),
+            "{ teams { totalCount edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(teams["teams"]["totalCount"], 1);
     // The deleted team's name is free again.
     create(app, &token, team_input("Growth")).await;
@@ -198,25 +312,75 @@ async fn manage_roles(app: &TestApp) {
         data["updateRole"]["role"],
         json!({ "title": "SEO Lead", "isActive": false, "expertise": "SENIOR", "llmConfig": { "temperature": 0.2 } })
     );
-    let body = app.gql(Some(&token), update, json!({ "input": { "id": seo["id"], "llmModel": "gpt-5" } })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "llmModel"));
-    let body = app.gql(Some(&token), update, json!({ "input": { "id": seo["id"], "title": "Copywriter" } })).await;
+    let body = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": seo["id"], "llmModel": "gpt-5" } }),
+        )
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "llmModel")
+    );
+    let body = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": seo["id"], "title": "Copywriter" } }),
+        )
+        .await;
     assert_eq!(error_code(&body), "CONFLICT");
 
-    let ids: Vec<Value> = vec![seo["id"].clone(), team["roles"][1]["id"].clone(), team["roles"][0]["id"].clone()];
+    let ids: Vec<Value> = vec![
+        seo["id"].clone(),
+        team["roles"][1]["id"].clone(),
+        team["roles"][0]["id"].clone(),
+    ];
     let reorder = "mutation($input: ReorderRolesInput!) { reorderRoles(input: $input) { team { roles { title position } activeRoleCount } } }";
-    let data = app.data(Some(&token), reorder, json!({ "input": { "teamId": team["id"], "roleIds": ids } })).await;
-    let titles: Vec<&str> =
-        data["reorderRoles"]["team"]["roles"].as_array().unwrap().iter().map(|r| r["title"].as_str().unwrap()).collect();
+    let data = app
+        .data(
+            Some(&token),
+            reorder,
+            json!({ "input": { "teamId": team["id"], "roleIds": ids } }),
+        )
+        .await;
+    let titles: Vec<&str> = data["reorderRoles"]["team"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["SEO Lead", "Copywriter", "Content Strategist"]);
     assert_eq!(data["reorderRoles"]["team"]["activeRoleCount"], 2);
-    let body = app.gql(Some(&token), reorder, json!({ "input": { "teamId": team["id"], "roleIds": [seo["id"]] } })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "roleIds"));
+    let body = app
+        .gql(
+            Some(&token),
+            reorder,
+            json!({ "input": { "teamId": team["id"], "roleIds": [seo["id"]] } }),
+        )
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "roleIds")
+    );
 
     let remove = "mutation($input: RemoveRoleInput!) { removeRole(input: $input) { removedRoleId team { roleCount } } }";
-    let data = app.data(Some(&token), remove, json!({ "input": { "id": seo["id"] } })).await;
+    let data = app
+        .data(
+            Some(&token),
+            remove,
+            json!({ "input": { "id": seo["id"] } }),
+        )
+        .await;
     assert_eq!(data["removeRole"]["team"]["roleCount"], 2);
-    let body = app.gql(Some(&token), remove, json!({ "input": { "id": seo["id"] } })).await;
+    let body = app
+        .gql(
+            Some(&token),
+            remove,
+            json!({ "input": { "id": seo["id"] } }),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
 
     // At most 10 roles.
@@ -237,15 +401,23 @@ async fn permissions_follow_the_org_role(app: &TestApp) {
     let viewer = app.add_user(org, "vera", OrgRole::Viewer).await;
     let manager = app.add_user(org, "manny", OrgRole::Manager).await;
 
-    let body = app.gql(Some(&viewer), CREATE, team_input("Viewer Team")).await;
+    let body = app
+        .gql(Some(&viewer), CREATE, team_input("Viewer Team"))
+        .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     assert_eq!(body["errors"][0]["extensions"]["permission"], "teams.write");
     let body = app
-        .gql(Some(&viewer), "mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedTeamId } }", json!({ "id": team["id"] }))
+        .gql(
+            Some(&viewer),
+            "mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedTeamId } }",
+            json!({ "id": team["id"] }),
+        )
         .await;
     assert_eq!(error_code(&body), "FORBIDDEN");
     // Viewers read.
-    let data = app.data(Some(&viewer), "{ teams { totalCount } }", json!({})).await;
+    let data = app
+        .data(Some(&viewer), "{ teams { totalCount } }", json!({}))
+        .await;
     assert_eq!(data["teams"]["totalCount"], 1);
     // Managers write teams.
     create(app, &manager, team_input("Manager Team")).await;
@@ -257,33 +429,74 @@ async fn another_organizations_data_is_not_found(app: &TestApp) {
     let team = create(app, &alice, team_input("Secret Team")).await;
     let role_id = &team["roles"][0]["id"];
 
-    let body = app.gql(Some(&bob), "query($id: ID!) { team(id: $id) { name } }", json!({ "id": team["id"] })).await;
+    let body = app
+        .gql(
+            Some(&bob),
+            "query($id: ID!) { team(id: $id) { name } }",
+            json!({ "id": team["id"] }),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
     let missing = app
-        .gql(Some(&bob), "query($id: ID!) { team(id: $id) { name } }", json!({ "id": "01920000-0000-7000-8000-000000000000" }))
+        .gql(
+            Some(&bob),
+            "query($id: ID!) { team(id: $id) { name } }",
+            json!({ "id": "01920000-0000-7000-8000-000000000000" }),
+        )
         .await;
-    assert_eq!(body["errors"][0]["message"], missing["errors"][0]["message"], "identical to a missing id");
-    let body = app.gql(Some(&bob), "query($id: ID!) { role(id: $id) { title } }", json!({ "id": role_id })).await;
+    assert_eq!(
+        body["errors"][0]["message"], missing["errors"][0]["message"],
+        "identical to a missing id"
+    );
+    let body = app
+        .gql(
+            Some(&bob),
+            "query($id: ID!) { role(id: $id) { title } }",
+            json!({ "id": role_id }),
+        )
+        .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
-    let data = app.data(Some(&bob), "{ teams { totalCount edges { node { id } } } }", json!({})).await;
+    let data = app
+        .data(
+            Some(&bob),
+            "{ teams { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["teams"]["totalCount"], 0);
 
     let attempts = [
-        ("mutation($id: ID!) { updateTeam(input: {id: $id, name: \"Pwned\"}) { team { id } } }", team["id"].clone()),
-        ("mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedTeamId } }", team["id"].clone()),
+        (
+            "mutation($id: ID!) { updateTeam(input: {id: $id, name: \"Pwned\"}) { team { id } } }",
+            team["id"].clone(),
+        ),
+        (
+            "mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedTeamId } }",
+            team["id"].clone(),
+        ),
         (
             "mutation($id: ID!) { addRole(input: {teamId: $id, role: {title: \"Mole\", expertise: JUNIOR}}) { role { id } } }",
             team["id"].clone(),
         ),
-        ("mutation($id: ID!) { updateRole(input: {id: $id, title: \"Pwned\"}) { role { id } } }", role_id.clone()),
-        ("mutation($id: ID!) { removeRole(input: {id: $id}) { removedRoleId } }", role_id.clone()),
+        (
+            "mutation($id: ID!) { updateRole(input: {id: $id, title: \"Pwned\"}) { role { id } } }",
+            role_id.clone(),
+        ),
+        (
+            "mutation($id: ID!) { removeRole(input: {id: $id}) { removedRoleId } }",
+            role_id.clone(),
+        ),
     ];
     for (mutation, id) in attempts {
         let body = app.gql(Some(&bob), mutation, json!({ "id": id })).await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{mutation}");
     }
     let data = app
-        .data(Some(&alice), "query($id: ID!) { team(id: $id) { name roleCount roles { title } } }", json!({ "id": team["id"] }))
+        .data(
+            Some(&alice),
+            "query($id: ID!) { team(id: $id) { name roleCount roles { title } } }",
+            json!({ "id": team["id"] }),
+        )
         .await;
     assert_eq!(data["team"]["name"], "Secret Team", "nothing changed");
     assert_eq!(data["team"]["roleCount"], 2);
@@ -291,42 +504,98 @@ async fn another_organizations_data_is_not_found(app: &TestApp) {
 
 async fn teams_paginate_filter_and_sort(app: &TestApp) {
     let token = app.sign_up("acme").await;
-    for (name, budget) in [("Delta", "40"), ("alpha", "10"), ("Charlie", "30"), ("Bravo", "20"), ("Echo", "50")] {
-        create(app, &token, json!({ "input": { "name": name, "monthlyBudget": budget } })).await;
+    for (name, budget) in [
+        ("Delta", "40"),
+        ("alpha", "10"),
+        ("Charlie", "30"),
+        ("Bravo", "20"),
+        ("Echo", "50"),
+    ] {
+        create(
+            app,
+            &token,
+            json!({ "input": { "name": name, "monthlyBudget": budget } }),
+        )
+        .await;
     }
     let query = "query($first: Int, $after: String, $last: Int, $before: String, $order: TeamOrderInput, $filter: TeamFilterInput) {
       teams(first: $first, after: $after, last: $last, before: $before, orderBy: $order, filter: $filter) {
         totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } } }";
     let names = |data: &Value| -> Vec<String> {
-        data["teams"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["name"].as_str().unwrap().to_string()).collect()
+        data["teams"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap().to_string())
+            .collect()
     };
 
-    let page1 = app.data(Some(&token), query, json!({ "first": 2, "order": { "field": "MONTHLY_BUDGET" } })).await;
+    let page1 = app
+        .data(
+            Some(&token),
+            query,
+            json!({ "first": 2, "order": { "field": "MONTHLY_BUDGET" } }),
+        )
+        .await;
     assert_eq!(names(&page1), ["alpha", "Bravo"]);
     assert_eq!(page1["teams"]["totalCount"], 5);
     assert_eq!(page1["teams"]["pageInfo"]["hasNextPage"], true);
     assert_eq!(page1["teams"]["pageInfo"]["hasPreviousPage"], false);
     let after = page1["teams"]["pageInfo"]["endCursor"].clone();
-    let page2 = app.data(Some(&token), query, json!({ "first": 2, "after": after, "order": { "field": "MONTHLY_BUDGET" } })).await;
+    let page2 = app
+        .data(
+            Some(&token),
+            query,
+            json!({ "first": 2, "after": after, "order": { "field": "MONTHLY_BUDGET" } }),
+        )
+        .await;
     assert_eq!(names(&page2), ["Charlie", "Delta"]);
     assert_eq!(page2["teams"]["pageInfo"]["hasPreviousPage"], true);
 
     let last = app
-        .data(Some(&token), query, json!({ "last": 2, "order": { "field": "MONTHLY_BUDGET", "direction": "DESC" } }))
+        .data(
+            Some(&token),
+            query,
+            json!({ "last": 2, "order": { "field": "MONTHLY_BUDGET", "direction": "DESC" } }),
+        )
         .await;
     assert_eq!(names(&last), ["Bravo", "alpha"]);
     let before = page2["teams"]["edges"][0]["cursor"].clone();
-    let back = app.data(Some(&token), query, json!({ "last": 1, "before": before, "order": { "field": "MONTHLY_BUDGET" } })).await;
+    let back = app
+        .data(
+            Some(&token),
+            query,
+            json!({ "last": 1, "before": before, "order": { "field": "MONTHLY_BUDGET" } }),
+        )
+        .await;
     assert_eq!(names(&back), ["Bravo"]);
 
-    let filtered = app.data(Some(&token), query, json!({ "filter": { "nameContains": "HA" } })).await;
-    assert_eq!(names(&filtered), ["alpha", "Charlie"], "case-insensitive, by name by default");
+    let filtered = app
+        .data(
+            Some(&token),
+            query,
+            json!({ "filter": { "nameContains": "HA" } }),
+        )
+        .await;
+    assert_eq!(
+        names(&filtered),
+        ["alpha", "Charlie"],
+        "case-insensitive, by name by default"
+    );
     assert_eq!(filtered["teams"]["totalCount"], 2);
 
     let body = app.gql(Some(&token), query, json!({ "first": 101 })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "first"));
-    let body = app.gql(Some(&token), query, json!({ "after": "garbage" })).await;
-    assert_eq!((error_code(&body), error_field(&body)), ("BAD_USER_INPUT", "after"));
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "first")
+    );
+    let body = app
+        .gql(Some(&token), query, json!({ "after": "garbage" }))
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "after")
+    );
 }
 
 backend_tests! {

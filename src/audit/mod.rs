@@ -65,6 +65,9 @@ pub async fn record(conn: &mut Conn<'_>, actor: &Actor, change: Change) -> Query
         request_id: Some(actor.request.request_id.clone()),
         created_at: Timestamp::now(),
     };
-    dispatch!(conn, |c| diesel::insert_into(audit_logs::table).values(&row).execute(c).await)?;
+    dispatch!(conn, |c| diesel::insert_into(audit_logs::table)
+        .values(&row)
+        .execute(c)
+        .await)?;
     Ok(())
 }

@@ -15,7 +15,10 @@ use token::TokenKeys;
 /// The bearer credential in an `Authorization` header value (`Bearer <token>`).
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Resolves a session token to the acting user. The user is re-read on every request,

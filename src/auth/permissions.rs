@@ -70,7 +70,10 @@ impl OrgRole {
         use Permission::*;
         match self {
             OrgRole::Admin => true,
-            OrgRole::Manager => matches!(permission, TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite),
+            OrgRole::Manager => matches!(
+                permission,
+                TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite
+            ),
             OrgRole::Member => matches!(permission, RunsStart),
             OrgRole::Viewer => false,
         }

@@ -12,7 +12,9 @@ use crate::db::{Conn, Id, Json, Timestamp};
 use crate::error::{AppError, AppResult, Constraint, constraint_kind};
 use crate::organizations::{NewOrganization, Organization, Plan, Slug, queries as orgs};
 use crate::teams::clean_text;
-use crate::users::{NewUser, User, check_password, parse_email, parse_username, queries as user_queries};
+use crate::users::{
+    NewUser, User, check_password, parse_email, parse_username, queries as user_queries,
+};
 use crate::{dispatch, transaction};
 
 pub struct SignUpInput {
@@ -72,8 +74,12 @@ pub async fn sign_up(
     };
     let (user, organization) = transaction!(conn, |tx| -> AppResult<(User, Organization)> {
         ensure_identity_free(tx, &organization.slug, &user.email, &user.username).await?;
-        let organization = orgs::insert(tx, &organization).await.map_err(identity_taken)?;
-        let user = user_queries::insert(tx, &user).await.map_err(identity_taken)?;
+        let organization = orgs::insert(tx, &organization)
+            .await
+            .map_err(identity_taken)?;
+        let user = user_queries::insert(tx, &user)
+            .await
+            .map_err(identity_taken)?;
         let actor = Actor {
             user_id: user.id,
             organization_id: organization.id,
@@ -100,11 +106,20 @@ pub async fn sign_up(
         Ok((user, organization))
     })?;
     let token = keys.issue(user.id, organization.id)?;
-    Ok(Session { token, user, organization })
+    Ok(Session {
+        token,
+        user,
+        organization,
+    })
 }
 
 /// Each of slug, email and username is checked so the CONFLICT names the taken one.
-async fn ensure_identity_free(conn: &mut Conn<'_>, slug: &str, email: &str, username: &str) -> AppResult<()> {
+async fn ensure_identity_free(
+    conn: &mut Conn<'_>,
+    slug: &str,
+    email: &str,
+    username: &str,
+) -> AppResult<()> {
     let slug_taken: i64 = dispatch!(conn, |c| organizations::table
         .filter(organizations::slug.eq(slug))
         .count()
@@ -119,10 +134,16 @@ async fn ensure_identity_free(conn: &mut Conn<'_>, slug: &str, email: &str, user
         .load(c)
         .await)?;
     if taken.iter().any(|(e, _)| e == email) {
-        return Err(AppError::conflict("email", "an account with this email already exists"));
+        return Err(AppError::conflict(
+            "email",
+            "an account with this email already exists",
+        ));
     }
     if taken.iter().any(|(_, u)| u == username) {
-        return Err(AppError::conflict("username", "this username is already taken"));
+        return Err(AppError::conflict(
+            "username",
+            "this username is already taken",
+        ));
     }
     Ok(())
 }
@@ -138,7 +159,12 @@ fn identity_taken(e: diesel::result::Error) -> AppError {
 }
 
 /// Logs in by email. Unknown users and wrong passwords answer alike.
-pub async fn login(conn: &mut Conn<'_>, keys: &TokenKeys, email: &str, password: &str) -> AppResult<Session> {
+pub async fn login(
+    conn: &mut Conn<'_>,
+    keys: &TokenKeys,
+    email: &str,
+    password: &str,
+) -> AppResult<Session> {
     let denied = || AppError::Unauthenticated("invalid email or password".into());
     let user = user_queries::by_email(conn, &email.trim().to_lowercase()).await?;
     let Some(user) = user else {
@@ -146,16 +172,26 @@ pub async fn login(conn: &mut Conn<'_>, keys: &TokenKeys, email: &str, password:
         password::verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
         return Err(denied());
     };
-    let Some(stored) = user.password_hash.clone() else { return Err(denied()) };
+    let Some(stored) = user.password_hash.clone() else {
+        return Err(denied());
+    };
     if !password::verify(password.to_owned(), stored).await {
         return Err(denied());
     }
-    let (user, organization) = user_queries::active_with_organization(conn, user.id).await?.ok_or_else(|| {
-        AppError::Unauthenticated("this account is deactivated or its organization is closed".into())
-    })?;
+    let (user, organization) = user_queries::active_with_organization(conn, user.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "this account is deactivated or its organization is closed".into(),
+            )
+        })?;
     user_queries::touch_last_login(conn, user.id, Timestamp::now()).await?;
     let token = keys.issue(user.id, organization.id)?;
-    Ok(Session { token, user, organization })
+    Ok(Session {
+        token,
+        user,
+        organization,
+    })
 }
 
 /// An argon2 hash of a random string, verified against when the user does not exist.

@@ -36,7 +36,12 @@ impl TokenKeys {
 
     pub fn issue(&self, user_id: Id, organization_id: Id) -> AppResult<String> {
         let now = Utc::now().timestamp();
-        let claims = Claims { sub: user_id, org: organization_id, iat: now, exp: now + self.ttl_seconds };
+        let claims = Claims {
+            sub: user_id,
+            org: organization_id,
+            iat: now,
+            exp: now + self.ttl_seconds,
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AppError::Internal(format!("token signing failed: {e}")))
     }

@@ -33,9 +33,13 @@ pub async fn run(url: &str, direction: Direction) -> Result<Vec<String>, DbError
             apply(&mut conn, POSTGRES, direction)
         }
         Backend::Sqlite => {
-            let mut conn = SqliteConnection::establish(&url).map_err(|e| DbError::Migration(e.to_string()))?;
-            diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA foreign_keys = ON;")
-                .map_err(|e| DbError::Migration(e.to_string()))?;
+            let mut conn =
+                SqliteConnection::establish(&url).map_err(|e| DbError::Migration(e.to_string()))?;
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|e| DbError::Migration(e.to_string()))?;
             apply(&mut conn, SQLITE, direction)
         }
     })
@@ -43,7 +47,11 @@ pub async fn run(url: &str, direction: Direction) -> Result<Vec<String>, DbError
     .map_err(|e| DbError::Migration(e.to_string()))?
 }
 
-fn apply<C>(conn: &mut C, migrations: EmbeddedMigrations, direction: Direction) -> Result<Vec<String>, DbError>
+fn apply<C>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+    direction: Direction,
+) -> Result<Vec<String>, DbError>
 where
     C: MigrationHarness<C::Backend> + Connection,
 {

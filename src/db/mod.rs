@@ -17,7 +17,9 @@ use std::time::Duration;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool as DeadPool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
@@ -153,6 +155,10 @@ pub enum Pool {
 }
 
 /// A connection checked out of the [`Pool`].
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one lives per request, on the stack of its future"
+)]
 pub enum PooledConn {
     Pg(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),
@@ -174,7 +180,11 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 
 impl Pool {
     /// Builds a pool for `url` (`postgres://...`, or a SQLite file path).
-    pub fn new(url: &str, options: &PoolOptions, counter: StatementCounter) -> Result<Pool, DbError> {
+    pub fn new(
+        url: &str,
+        options: &PoolOptions,
+        counter: StatementCounter,
+    ) -> Result<Pool, DbError> {
         let timeouts = deadpool::managed::Timeouts {
             wait: Some(options.acquire_timeout),
             create: Some(options.acquire_timeout),

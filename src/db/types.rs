@@ -17,7 +17,18 @@ use super::sql_types;
 
 /// A UUID primary or foreign key.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    AsExpression,
+    FromSqlRow,
+    Serialize,
+    Deserialize,
 )]
 #[diesel(sql_type = sql_types::PortableUuid)]
 #[serde(transparent)]
@@ -113,7 +124,9 @@ impl Decimal {
 /// exponent form, and zero keeps its decimals: `"0.00"`).
 pub fn format_scaled(value: &BigDecimal, scale: i64) -> String {
     let scale = scale.max(0);
-    let (digits, _) = value.with_scale_round(scale, RoundingMode::HalfEven).as_bigint_and_exponent();
+    let (digits, _) = value
+        .with_scale_round(scale, RoundingMode::HalfEven)
+        .as_bigint_and_exponent();
     let negative = digits.sign() == num_bigint::Sign::Minus;
     let mut text = digits.magnitude().to_string();
     let scale = scale as usize;
@@ -122,7 +135,11 @@ pub fn format_scaled(value: &BigDecimal, scale: i64) -> String {
     }
     let (int_part, frac_part) = text.split_at(text.len() - scale);
     let sign = if negative { "-" } else { "" };
-    if scale == 0 { format!("{sign}{int_part}") } else { format!("{sign}{int_part}.{frac_part}") }
+    if scale == 0 {
+        format!("{sign}{int_part}")
+    } else {
+        format!("{sign}{int_part}.{frac_part}")
+    }
 }
 
 impl From<BigDecimal> for Decimal {
@@ -186,7 +203,8 @@ impl ToSql<sql_types::PortableTimestamp, Pg> for Timestamp {
 
 impl FromSql<sql_types::PortableTimestamp, Pg> for Timestamp {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-        <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes).map(Timestamp)
+        <DateTime<Utc> as FromSql<diesel::sql_types::Timestamptz, Pg>>::from_sql(bytes)
+            .map(Timestamp)
     }
 }
 

@@ -16,7 +16,10 @@ pub enum Auth {
     Anonymous,
     /// Credentials were sent and refused; the reason is what the client sees.
     Refused(String),
-    Authenticated { actor: Box<Actor>, loaders: Loaders },
+    Authenticated {
+        actor: Box<Actor>,
+        loaders: Loaders,
+    },
 }
 
 /// Per-request data attached to every GraphQL request.

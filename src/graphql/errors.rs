@@ -11,7 +11,9 @@ tokio::task_local! {
 
 /// The current request's id, or `-` outside a request.
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_else(|_| "-".into())
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".into())
 }
 
 /// Converts a domain error, logging internal causes with the request id; clients see
@@ -31,7 +33,9 @@ pub fn to_gql(err: &AppError) -> async_graphql::Error {
         ext.set("code", code);
         match err {
             AppError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
-            AppError::Conflict { field: Some(field), .. } => ext.set("field", field.as_str()),
+            AppError::Conflict {
+                field: Some(field), ..
+            } => ext.set("field", field.as_str()),
             AppError::Forbidden { permission } => ext.set("permission", permission.as_str()),
             _ => {}
         }
@@ -61,7 +65,10 @@ impl<T> GqlResult<T> for Result<T, std::sync::Arc<AppError>> {
 /// Gives every error the engine itself raised a code: parse failures, validation
 /// failures (including depth and complexity limits), and input coercion failures.
 pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
-    let has_code = error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some());
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
     if !has_code {
         // Values that do not fit their input types are the client's input errors,
         // whether caught while validating or while executing.
@@ -70,7 +77,10 @@ pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
         } else {
             fallback
         };
-        error.extensions.get_or_insert_with(Default::default).set("code", code);
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
     }
 }
 

@@ -38,9 +38,14 @@ pub enum Batching {
 
 /// A request's loader for `organization_id`.
 pub fn loaders(pool: Pool, organization_id: Id, batching: Batching) -> Loaders {
-    let db = Db { pool, org: organization_id };
+    let db = Db {
+        pool,
+        org: organization_id,
+    };
     match batching {
-        Batching::Scoped(scope) => DataLoader::new(db, move |task| scope.push(task)).delay(Duration::ZERO),
+        Batching::Scoped(scope) => {
+            DataLoader::new(db, move |task| scope.push(task)).delay(Duration::ZERO)
+        }
         Batching::Spawned => DataLoader::new(db, tokio::spawn),
     }
 }
@@ -67,7 +72,11 @@ impl BatchScope {
 
     /// Drives `request` and the batches it queues until `request` completes.
     pub fn run<F: Future>(self, request: F) -> impl Future<Output = F::Output> {
-        Scoped { request: Box::pin(request), tasks: FuturesUnordered::new(), scope: self }
+        Scoped {
+            request: Box::pin(request),
+            tasks: FuturesUnordered::new(),
+            scope: self,
+        }
     }
 }
 
@@ -113,7 +122,11 @@ pub struct Db {
 
 macro_rules! with_conn {
     ($self:ident, |$conn:ident| $body:expr) => {{
-        let mut pooled = $self.pool.get().await.map_err(|e| Arc::new(AppError::from(e)))?;
+        let mut pooled = $self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Arc::new(AppError::from(e)))?;
         let mut $conn = pooled.conn();
         $body.await.map_err(|e| Arc::new(AppError::from(e)))
     }};
@@ -158,11 +171,20 @@ impl Loader<OrganizationKey> for Db {
     type Value = Organization;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[OrganizationKey]) -> Result<HashMap<OrganizationKey, Organization>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[OrganizationKey],
+    ) -> Result<HashMap<OrganizationKey, Organization>, LoadError> {
         // A request only ever sees its own organization.
-        let wanted: Vec<Id> = ids(keys, |k| k.0).into_iter().filter(|id| *id == self.org).collect();
+        let wanted: Vec<Id> = ids(keys, |k| k.0)
+            .into_iter()
+            .filter(|id| *id == self.org)
+            .collect();
         let rows = with_conn!(self, |conn| orgs::by_ids(&mut conn, &wanted))?;
-        Ok(rows.into_iter().map(|o| (OrganizationKey(o.id), o)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|o| (OrganizationKey(o.id), o))
+            .collect())
     }
 }
 
@@ -171,7 +193,11 @@ impl Loader<UserKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, User>, LoadError> {
-        let rows = with_conn!(self, |conn| users::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let rows = with_conn!(self, |conn| users::by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
         Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
     }
 }
@@ -181,7 +207,11 @@ impl Loader<TeamKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[TeamKey]) -> Result<HashMap<TeamKey, Team>, LoadError> {
-        let rows = with_conn!(self, |conn| teams::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let rows = with_conn!(self, |conn| teams::by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
         Ok(rows.into_iter().map(|t| (TeamKey(t.id), t)).collect())
     }
 }
@@ -191,7 +221,11 @@ impl Loader<RoleKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[RoleKey]) -> Result<HashMap<RoleKey, Role>, LoadError> {
-        let rows = with_conn!(self, |conn| teams::roles_by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let rows = with_conn!(self, |conn| teams::roles_by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
         Ok(rows.into_iter().map(|r| (RoleKey(r.id), r)).collect())
     }
 }
@@ -201,7 +235,11 @@ impl Loader<RunKey> for Db {
     type Error = LoadError;
 
     async fn load(&self, keys: &[RunKey]) -> Result<HashMap<RunKey, Run>, LoadError> {
-        let rows = with_conn!(self, |conn| runs::by_ids(&mut conn, self.org, &ids(keys, |k| k.0)))?;
+        let rows = with_conn!(self, |conn| runs::by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
         Ok(rows.into_iter().map(|r| (RunKey(r.id), r)).collect())
     }
 }
@@ -210,11 +248,22 @@ impl Loader<TeamRolesKey> for Db {
     type Value = Vec<Role>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[TeamRolesKey]) -> Result<HashMap<TeamRolesKey, Vec<Role>>, LoadError> {
-        let rows = with_conn!(self, |conn| teams::roles_of_teams(&mut conn, self.org, &ids(keys, |k| k.0)))?;
-        let mut grouped: HashMap<TeamRolesKey, Vec<Role>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    async fn load(
+        &self,
+        keys: &[TeamRolesKey],
+    ) -> Result<HashMap<TeamRolesKey, Vec<Role>>, LoadError> {
+        let rows = with_conn!(self, |conn| teams::roles_of_teams(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        let mut grouped: HashMap<TeamRolesKey, Vec<Role>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for role in rows {
-            grouped.entry(TeamRolesKey(role.team_id)).or_default().push(role);
+            grouped
+                .entry(TeamRolesKey(role.team_id))
+                .or_default()
+                .push(role);
         }
         Ok(grouped)
     }
@@ -224,11 +273,22 @@ impl Loader<RunStepsKey> for Db {
     type Value = Vec<RunStep>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[RunStepsKey]) -> Result<HashMap<RunStepsKey, Vec<RunStep>>, LoadError> {
-        let rows = with_conn!(self, |conn| runs::steps_of_runs(&mut conn, self.org, &ids(keys, |k| k.0)))?;
-        let mut grouped: HashMap<RunStepsKey, Vec<RunStep>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    async fn load(
+        &self,
+        keys: &[RunStepsKey],
+    ) -> Result<HashMap<RunStepsKey, Vec<RunStep>>, LoadError> {
+        let rows = with_conn!(self, |conn| runs::steps_of_runs(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        let mut grouped: HashMap<RunStepsKey, Vec<RunStep>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for step in rows {
-            grouped.entry(RunStepsKey(step.run_id)).or_default().push(step);
+            grouped
+                .entry(RunStepsKey(step.run_id))
+                .or_default()
+                .push(step);
         }
         Ok(grouped)
     }
@@ -238,18 +298,33 @@ impl Loader<TeamRunsKey> for Db {
     type Value = Vec<Run>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[TeamRunsKey]) -> Result<HashMap<TeamRunsKey, Vec<Run>>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[TeamRunsKey],
+    ) -> Result<HashMap<TeamRunsKey, Vec<Run>>, LoadError> {
         // Teams asking for the same window (the usual case) share one statement.
         let mut by_window: HashMap<(RunFilter, Window), Vec<Id>> = HashMap::new();
         for key in keys {
-            by_window.entry((key.filter, key.window)).or_default().push(key.team_id);
+            by_window
+                .entry((key.filter, key.window))
+                .or_default()
+                .push(key.team_id);
         }
-        let mut result: HashMap<TeamRunsKey, Vec<Run>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        let mut result: HashMap<TeamRunsKey, Vec<Run>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
         for ((filter, window), team_ids) in by_window {
-            let rows =
-                with_conn!(self, |conn| runs::recent_by_teams(&mut conn, self.org, &team_ids, filter, window))?;
+            let rows = with_conn!(self, |conn| runs::recent_by_teams(
+                &mut conn, self.org, &team_ids, filter, window
+            ))?;
             for run in rows {
-                result.entry(TeamRunsKey { team_id: run.team_id, filter, window }).or_default().push(run);
+                result
+                    .entry(TeamRunsKey {
+                        team_id: run.team_id,
+                        filter,
+                        window,
+                    })
+                    .or_default()
+                    .push(run);
             }
         }
         Ok(result)
@@ -260,14 +335,19 @@ impl Loader<TeamRunCountKey> for Db {
     type Value = i64;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[TeamRunCountKey]) -> Result<HashMap<TeamRunCountKey, i64>, LoadError> {
+    async fn load(
+        &self,
+        keys: &[TeamRunCountKey],
+    ) -> Result<HashMap<TeamRunCountKey, i64>, LoadError> {
         let mut by_filter: HashMap<RunFilter, Vec<Id>> = HashMap::new();
         for key in keys {
             by_filter.entry(key.filter).or_default().push(key.team_id);
         }
         let mut result = HashMap::new();
         for (filter, team_ids) in by_filter {
-            let counts = with_conn!(self, |conn| runs::count_by_teams(&mut conn, self.org, &team_ids, filter))?;
+            let counts = with_conn!(self, |conn| runs::count_by_teams(
+                &mut conn, self.org, &team_ids, filter
+            ))?;
             for team_id in team_ids {
                 let count = counts.get(&team_id).copied().unwrap_or(0);
                 result.insert(TeamRunCountKey { team_id, filter }, count);

@@ -37,6 +37,9 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
 /// The SDL clients generate code from, with sorted fields so diffs stay stable.
 pub fn sdl() -> String {
     build(None, &Limits::default()).sdl_with_options(
-        SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items(),
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
     )
 }

@@ -8,7 +8,9 @@ use crate::auth::service::{self as auth, SignUpInput as SignUp};
 use crate::error::AppError;
 use crate::events::{ChangeKind, Event};
 use crate::organizations::Organization;
-use crate::teams::{Expertise, NewRoleInput, NewTeamInput, Role, RoleChanges, Team, TeamChanges, service};
+use crate::teams::{
+    Expertise, NewRoleInput, NewTeamInput, Role, RoleChanges, Team, TeamChanges, service,
+};
 use crate::users::User;
 
 pub struct Mutation;
@@ -198,7 +200,11 @@ fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Optio
 }
 
 fn team_changed(ctx: &Context<'_>, team: &Team, kind: ChangeKind) {
-    ctx.state().bus.publish(Event::TeamChanged { organization_id: team.organization_id, team_id: team.id, kind });
+    ctx.state().bus.publish(Event::TeamChanged {
+        organization_id: team.organization_id,
+        team_id: team.id,
+        kind,
+    });
 }
 
 fn expires_at(ctx: &Context<'_>) -> DateTime<Utc> {
@@ -208,7 +214,11 @@ fn expires_at(ctx: &Context<'_>) -> DateTime<Utc> {
 #[Object]
 impl Mutation {
     /// Creates an organization and its first admin, and returns a session token.
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> async_graphql::Result<SignUpPayload> {
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        input: SignUpInput,
+    ) -> async_graphql::Result<SignUpPayload> {
         let mut pooled = ctx.db().await?;
         let request = ctx.request_context().request.clone();
         let input = SignUp {
@@ -219,7 +229,9 @@ impl Mutation {
             password: input.password,
             full_name: input.full_name,
         };
-        let session = auth::sign_up(&mut pooled.conn(), &ctx.state().keys, input, request).await.gql()?;
+        let session = auth::sign_up(&mut pooled.conn(), &ctx.state().keys, input, request)
+            .await
+            .gql()?;
         Ok(SignUpPayload {
             token: session.token,
             expires_at: expires_at(ctx),
@@ -229,10 +241,20 @@ impl Mutation {
     }
 
     /// Exchanges an email and password for a session token.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> async_graphql::Result<LoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<LoginPayload> {
         let mut pooled = ctx.db().await?;
-        let session =
-            auth::login(&mut pooled.conn(), &ctx.state().keys, &input.email, &input.password).await.gql()?;
+        let session = auth::login(
+            &mut pooled.conn(),
+            &ctx.state().keys,
+            &input.email,
+            &input.password,
+        )
+        .await
+        .gql()?;
         Ok(LoginPayload {
             token: session.token,
             expires_at: expires_at(ctx),
@@ -242,22 +264,37 @@ impl Mutation {
     }
 
     /// Creates a team, optionally with its roles. Needs `teams.write`.
-    async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> async_graphql::Result<CreateTeamPayload> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTeamInput,
+    ) -> async_graphql::Result<CreateTeamPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
         let input = NewTeamInput {
             name: input.name,
             description: input.description,
             monthly_budget: input.monthly_budget.value,
-            roles: input.roles.unwrap_or_default().into_iter().map(Into::into).collect(),
+            roles: input
+                .roles
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         };
-        let (team, _) = service::create_team(&mut pooled.conn(), actor, input).await.gql()?;
+        let (team, _) = service::create_team(&mut pooled.conn(), actor, input)
+            .await
+            .gql()?;
         team_changed(ctx, &team, ChangeKind::Created);
         Ok(CreateTeamPayload { team })
     }
 
     /// Changes a team's name, description or budget. Needs `teams.write`.
-    async fn update_team(&self, ctx: &Context<'_>, input: UpdateTeamInput) -> async_graphql::Result<UpdateTeamPayload> {
+    async fn update_team(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTeamInput,
+    ) -> async_graphql::Result<UpdateTeamPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "team").gql()?;
         let changes = TeamChanges {
@@ -266,27 +303,43 @@ impl Mutation {
             monthly_budget: input.monthly_budget.map(|b| b.value),
         };
         let mut pooled = ctx.db().await?;
-        let team = service::update_team(&mut pooled.conn(), actor, id, changes).await.gql()?;
+        let team = service::update_team(&mut pooled.conn(), actor, id, changes)
+            .await
+            .gql()?;
         team_changed(ctx, &team, ChangeKind::Updated);
         Ok(UpdateTeamPayload { team })
     }
 
     /// Deletes a team (softly: its runs keep their history). Needs `teams.write`.
-    async fn delete_team(&self, ctx: &Context<'_>, input: DeleteTeamInput) -> async_graphql::Result<DeleteTeamPayload> {
+    async fn delete_team(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteTeamInput,
+    ) -> async_graphql::Result<DeleteTeamPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "team").gql()?;
         let mut pooled = ctx.db().await?;
-        let team = service::delete_team(&mut pooled.conn(), actor, id).await.gql()?;
+        let team = service::delete_team(&mut pooled.conn(), actor, id)
+            .await
+            .gql()?;
         team_changed(ctx, &team, ChangeKind::Deleted);
-        Ok(DeleteTeamPayload { deleted_team_id: input.id })
+        Ok(DeleteTeamPayload {
+            deleted_team_id: input.id,
+        })
     }
 
     /// Adds a role at the end of a team's roles. Needs `roles.write`.
-    async fn add_role(&self, ctx: &Context<'_>, input: AddRoleInput) -> async_graphql::Result<AddRolePayload> {
+    async fn add_role(
+        &self,
+        ctx: &Context<'_>,
+        input: AddRoleInput,
+    ) -> async_graphql::Result<AddRolePayload> {
         let actor = ctx.actor()?;
         let team_id = parse_id(&input.team_id, "team").gql()?;
         let mut pooled = ctx.db().await?;
-        let role = service::add_role(&mut pooled.conn(), actor, team_id, input.role.into()).await.gql()?;
+        let role = service::add_role(&mut pooled.conn(), actor, team_id, input.role.into())
+            .await
+            .gql()?;
         ctx.state().bus.publish(Event::TeamChanged {
             organization_id: role.organization_id,
             team_id: role.team_id,
@@ -296,7 +349,11 @@ impl Mutation {
     }
 
     /// Changes a role. Needs `roles.write`.
-    async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> async_graphql::Result<UpdateRolePayload> {
+    async fn update_role(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateRoleInput,
+    ) -> async_graphql::Result<UpdateRolePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "role").gql()?;
         let changes = RoleChanges {
@@ -309,7 +366,9 @@ impl Mutation {
             is_active: input.is_active,
         };
         let mut pooled = ctx.db().await?;
-        let role = service::update_role(&mut pooled.conn(), actor, id, changes).await.gql()?;
+        let role = service::update_role(&mut pooled.conn(), actor, id, changes)
+            .await
+            .gql()?;
         ctx.state().bus.publish(Event::TeamChanged {
             organization_id: role.organization_id,
             team_id: role.team_id,
@@ -319,7 +378,11 @@ impl Mutation {
     }
 
     /// Removes a role from its team. Needs `roles.write`.
-    async fn remove_role(&self, ctx: &Context<'_>, input: RemoveRoleInput) -> async_graphql::Result<RemoveRolePayload> {
+    async fn remove_role(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveRoleInput,
+    ) -> async_graphql::Result<RemoveRolePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "role").gql()?;
         let mut pooled = ctx.db().await?;
@@ -334,7 +397,10 @@ impl Mutation {
             team_id: role.team_id,
             kind: ChangeKind::Updated,
         });
-        Ok(RemoveRolePayload { removed_role_id: input.id, team })
+        Ok(RemoveRolePayload {
+            removed_role_id: input.id,
+            team,
+        })
     }
 
     /// Sets the order of a team's roles. Needs `roles.write`.
@@ -345,9 +411,16 @@ impl Mutation {
     ) -> async_graphql::Result<ReorderRolesPayload> {
         let actor = ctx.actor()?;
         let team_id = parse_id(&input.team_id, "team").gql()?;
-        let role_ids = input.role_ids.iter().map(|id| parse_id(id, "role")).collect::<Result<Vec<_>, _>>().gql()?;
+        let role_ids = input
+            .role_ids
+            .iter()
+            .map(|id| parse_id(id, "role"))
+            .collect::<Result<Vec<_>, _>>()
+            .gql()?;
         let mut pooled = ctx.db().await?;
-        let team = service::reorder_roles(&mut pooled.conn(), actor, team_id, role_ids).await.gql()?;
+        let team = service::reorder_roles(&mut pooled.conn(), actor, team_id, role_ids)
+            .await
+            .gql()?;
         team_changed(ctx, &team, ChangeKind::Updated);
         Ok(ReorderRolesPayload { team })
     }

@@ -30,16 +30,25 @@ impl Query {
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         let (actor, loaders) = ctx.session()?;
         let user = loaders.load_one(UserKey(actor.user_id)).await.gql()?;
-        let organization = loaders.load_one(OrganizationKey(actor.organization_id)).await.gql()?;
+        let organization = loaders
+            .load_one(OrganizationKey(actor.organization_id))
+            .await
+            .gql()?;
         let (Some(user), Some(organization)) = (user, organization) else {
-            return Err(to_gql(&AppError::Unauthenticated("the caller no longer exists".into())));
+            return Err(to_gql(&AppError::Unauthenticated(
+                "the caller no longer exists".into(),
+            )));
         };
         let permissions = crate::auth::permissions::Permission::ALL
             .iter()
             .filter(|p| actor.can(**p))
             .map(|p| p.as_str().to_string())
             .collect();
-        Ok(Viewer { user, organization, permissions })
+        Ok(Viewer {
+            user,
+            organization,
+            permissions,
+        })
     }
 
     /// The caller's organization.
@@ -73,7 +82,7 @@ impl Query {
     }
 
     /// Teams of the caller's organization (deleted teams excluded), by name unless `orderBy` says otherwise.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(clippy::too_many_arguments, reason = "Relay pagination arguments plus filter and order")]
     async fn teams(
         &self,
         ctx: &Context<'_>,

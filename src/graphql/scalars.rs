@@ -19,12 +19,18 @@ pub struct Decimal {
 impl Decimal {
     /// A money amount of a budget column (2 decimals).
     pub fn money(value: &db::Decimal) -> Decimal {
-        Decimal { value: value.0.clone(), scale: 2 }
+        Decimal {
+            value: value.0.clone(),
+            scale: 2,
+        }
     }
 
     /// A cost (4 decimals).
     pub fn cost(value: &db::Decimal) -> Decimal {
-        Decimal { value: value.0.clone(), scale: 4 }
+        Decimal {
+            value: value.0.clone(),
+            scale: 4,
+        }
     }
 }
 
@@ -36,9 +42,13 @@ impl ScalarType for Decimal {
             Value::Number(n) => n.to_string(),
             _ => return Err(InputValueError::expected_type(value)),
         };
-        let parsed = BigDecimal::from_str(&text).map_err(|_| InputValueError::custom("invalid decimal number"))?;
+        let parsed = BigDecimal::from_str(&text)
+            .map_err(|_| InputValueError::custom("invalid decimal number"))?;
         let scale = parsed.fractional_digit_count().max(0);
-        Ok(Decimal { value: parsed, scale })
+        Ok(Decimal {
+            value: parsed,
+            scale,
+        })
     }
 
     fn to_value(&self) -> Value {

@@ -35,7 +35,10 @@ impl TeamChange {
 #[Subscription]
 impl Subscription {
     /// Changes to the teams of the caller's organization, as they happen.
-    async fn teams_changed(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = TeamChange>> {
+    async fn teams_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = TeamChange>> {
         let organization_id = ctx.actor()?.organization_id;
         let mut receiver = ctx.state().bus.subscribe();
         Ok(async_stream::stream! {

@@ -54,8 +54,14 @@ pub struct Slug(String);
 impl Slug {
     pub fn parse(field: &str, raw: &str) -> AppResult<Slug> {
         let slug = raw.trim().to_ascii_lowercase();
-        let valid_chars = slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !(3..=50).contains(&slug.len()) || !valid_chars || slug.starts_with('-') || slug.ends_with('-') {
+        let valid_chars = slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !(3..=50).contains(&slug.len())
+            || !valid_chars
+            || slug.starts_with('-')
+            || slug.ends_with('-')
+        {
             return Err(AppError::bad_input(
                 field,
                 "slug must be 3 to 50 characters of lowercase letters, digits and inner hyphens",

@@ -11,18 +11,29 @@ use crate::dispatch;
 use crate::pagination::Window;
 
 pub async fn insert_run(conn: &mut Conn<'_>, run: &Run) -> QueryResult<usize> {
-    dispatch!(conn, |c| diesel::insert_into(runs::table).values(run).execute(c).await)
+    dispatch!(conn, |c| diesel::insert_into(runs::table)
+        .values(run)
+        .execute(c)
+        .await)
 }
 
 pub async fn insert_steps(conn: &mut Conn<'_>, steps: &[RunStep]) -> QueryResult<usize> {
     match conn {
-        Conn::Pg(c) => diesel::insert_into(run_steps::table).values(steps).execute(*c).await,
+        Conn::Pg(c) => {
+            diesel::insert_into(run_steps::table)
+                .values(steps)
+                .execute(*c)
+                .await
+        }
         // diesel has no multi-row INSERT for SQLite; rows go one by one (inside the
         // caller's transaction, so still atomic).
         Conn::Sqlite(c) => {
             let mut inserted = 0;
             for step in steps {
-                inserted += diesel::insert_into(run_steps::table).values(step).execute(*c).await?;
+                inserted += diesel::insert_into(run_steps::table)
+                    .values(step)
+                    .execute(*c)
+                    .await?;
             }
             Ok(inserted)
         }
@@ -40,7 +51,11 @@ pub async fn by_ids(conn: &mut Conn<'_>, org: Id, ids: &[Id]) -> QueryResult<Vec
 }
 
 /// Steps of the organization's runs among `run_ids`, by run then position.
-pub async fn steps_of_runs(conn: &mut Conn<'_>, org: Id, run_ids: &[Id]) -> QueryResult<Vec<RunStep>> {
+pub async fn steps_of_runs(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_ids: &[Id],
+) -> QueryResult<Vec<RunStep>> {
     dispatch!(conn, |c| run_steps::table
         .filter(run_steps::organization_id.eq(org))
         .filter(run_steps::run_id.eq_any(run_ids))
@@ -94,7 +109,11 @@ pub async fn recent_by_teams(
                 "SELECT r.* FROM unnest($2) AS t(team_id) CROSS JOIN LATERAL ( \
                    SELECT * FROM runs WHERE runs.organization_id = $1 AND runs.team_id = t.team_id {} \
                    ORDER BY runs.created_at DESC, runs.id DESC LIMIT $3 OFFSET $4) r",
-                if status.is_some() { "AND runs.status = $5" } else { "" }
+                if status.is_some() {
+                    "AND runs.status = $5"
+                } else {
+                    ""
+                }
             );
             let query = diesel::sql_query(sql)
                 .into_boxed()
@@ -118,9 +137,15 @@ pub async fn recent_by_teams(
                          PARTITION BY team_id ORDER BY created_at DESC, id DESC) AS rn \
                        FROM runs WHERE organization_id = ? AND team_id IN ({placeholders}) {}) \
                  WHERE rn > ? AND rn <= ? ORDER BY team_id, rn",
-                if status.is_some() { "AND status = ?" } else { "" }
+                if status.is_some() {
+                    "AND status = ?"
+                } else {
+                    ""
+                }
             );
-            let mut query = diesel::sql_query(sql).into_boxed().bind::<sql_types::PortableUuid, _>(org);
+            let mut query = diesel::sql_query(sql)
+                .into_boxed()
+                .bind::<sql_types::PortableUuid, _>(org);
             for id in team_ids {
                 query = query.bind::<sql_types::PortableUuid, _>(*id);
             }

@@ -4,7 +4,7 @@ pub mod queries;
 pub mod roles;
 pub mod service;
 
-use bigdecimal::BigDecimal;
+use bigdecimal::{BigDecimal, Zero};
 use diesel::prelude::*;
 
 use crate::db::schema::teams;
@@ -53,7 +53,7 @@ impl Team {
 
     /// Spend as a percentage of the budget.
     pub fn budget_utilization_percent(&self) -> BigDecimal {
-        if self.monthly_budget.0 == BigDecimal::from(0) {
+        if self.monthly_budget.0.is_zero() {
             return BigDecimal::from(0);
         }
         (&self.current_spend.0 * BigDecimal::from(100) / &self.monthly_budget.0).with_scale(2)
@@ -130,34 +130,56 @@ pub fn clean_text(field: &str, raw: &str, max: usize) -> AppResult<String> {
     let text = strip_tags(raw);
     let len = text.chars().count();
     if len == 0 {
-        return Err(AppError::bad_input(field, format!("`{field}` must not be empty")));
+        return Err(AppError::bad_input(
+            field,
+            format!("`{field}` must not be empty"),
+        ));
     }
     if len > max {
-        return Err(AppError::bad_input(field, format!("`{field}` must be at most {max} characters")));
+        return Err(AppError::bad_input(
+            field,
+            format!("`{field}` must be at most {max} characters"),
+        ));
     }
     Ok(text)
 }
 
 /// Sanitised optional text of at most `max` characters; empty text becomes `None`.
-pub fn clean_optional_text(field: &str, raw: Option<&str>, max: usize) -> AppResult<Option<String>> {
+pub fn clean_optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> AppResult<Option<String>> {
     let Some(raw) = raw else { return Ok(None) };
     let text = strip_tags(raw);
     if text.chars().count() > max {
-        return Err(AppError::bad_input(field, format!("`{field}` must be at most {max} characters")));
+        return Err(AppError::bad_input(
+            field,
+            format!("`{field}` must be at most {max} characters"),
+        ));
     }
     Ok((!text.is_empty()).then_some(text))
 }
 
 /// A monthly budget: greater than 0, at most 10,000, at most 2 decimals.
 pub fn check_budget(field: &str, budget: &BigDecimal) -> AppResult<Decimal> {
-    if *budget <= BigDecimal::from(0) {
-        return Err(AppError::bad_input(field, "monthly budget must be greater than 0"));
+    if budget.sign() != bigdecimal::num_bigint::Sign::Plus {
+        return Err(AppError::bad_input(
+            field,
+            "monthly budget must be greater than 0",
+        ));
     }
-    if *budget > BigDecimal::from(MAX_MONTHLY_BUDGET) {
-        return Err(AppError::bad_input(field, "monthly budget must be at most 10000"));
+    if budget > &BigDecimal::from(MAX_MONTHLY_BUDGET) {
+        return Err(AppError::bad_input(
+            field,
+            "monthly budget must be at most 10000",
+        ));
     }
     if budget.normalized().fractional_digit_count() > 2 {
-        return Err(AppError::bad_input(field, "monthly budget must have at most 2 decimal places"));
+        return Err(AppError::bad_input(
+            field,
+            "monthly budget must have at most 2 decimal places",
+        ));
     }
     Ok(Decimal(budget.with_scale(2)))
 }
@@ -169,7 +191,10 @@ mod tests {
 
     #[test]
     fn strip_tags_removes_markup_and_keeps_text() {
-        assert_eq!(strip_tags("  <b>Marketing</b> & Sales <script>x</script> "), "Marketing & Sales x");
+        assert_eq!(
+            strip_tags("  <b>Marketing</b> & Sales <script>x</script> "),
+            "Marketing & Sales x"
+        );
         assert_eq!(strip_tags("a < b"), "a < b");
     }
 

@@ -43,7 +43,10 @@ pub struct TeamOrder {
 
 impl Default for TeamOrder {
     fn default() -> Self {
-        TeamOrder { field: TeamOrderField::Name, direction: SortDirection::Asc }
+        TeamOrder {
+            field: TeamOrderField::Name,
+            direction: SortDirection::Asc,
+        }
     }
 }
 
@@ -57,7 +60,12 @@ macro_rules! live_teams {
             query = query.filter(teams::status.eq(status));
         }
         if let Some(needle) = &$filter.name_contains {
-            query = query.filter(lower(teams::name.nullable()).like(like_pattern(needle)).escape('\\').assume_not_null());
+            query = query.filter(
+                lower(teams::name.nullable())
+                    .like(like_pattern(needle))
+                    .escape('\\')
+                    .assume_not_null(),
+            );
         }
         query
     }};
@@ -67,17 +75,25 @@ macro_rules! ordered {
     ($query:expr, $order:expr) => {{
         let query = $query;
         match ($order.field, $order.direction) {
-            (TeamOrderField::Name, SortDirection::Asc) => {
-                query.order((lower(teams::name.nullable()).asc(), teams::name.asc(), teams::id.asc()))
+            (TeamOrderField::Name, SortDirection::Asc) => query.order((
+                lower(teams::name.nullable()).asc(),
+                teams::name.asc(),
+                teams::id.asc(),
+            )),
+            (TeamOrderField::Name, SortDirection::Desc) => query.order((
+                lower(teams::name.nullable()).desc(),
+                teams::name.desc(),
+                teams::id.desc(),
+            )),
+            (TeamOrderField::CreatedAt, SortDirection::Asc) => {
+                query.order((teams::created_at.asc(), teams::id.asc()))
             }
-            (TeamOrderField::Name, SortDirection::Desc) => {
-                query.order((lower(teams::name.nullable()).desc(), teams::name.desc(), teams::id.desc()))
-            }
-            (TeamOrderField::CreatedAt, SortDirection::Asc) => query.order((teams::created_at.asc(), teams::id.asc())),
             (TeamOrderField::CreatedAt, SortDirection::Desc) => {
                 query.order((teams::created_at.desc(), teams::id.desc()))
             }
-            (TeamOrderField::UpdatedAt, SortDirection::Asc) => query.order((teams::updated_at.asc(), teams::id.asc())),
+            (TeamOrderField::UpdatedAt, SortDirection::Asc) => {
+                query.order((teams::updated_at.asc(), teams::id.asc()))
+            }
             (TeamOrderField::UpdatedAt, SortDirection::Desc) => {
                 query.order((teams::updated_at.desc(), teams::id.desc()))
             }
@@ -114,7 +130,10 @@ pub async fn list(
 }
 
 pub async fn count(conn: &mut Conn<'_>, org: Id, filter: &TeamFilter) -> QueryResult<i64> {
-    dispatch!(conn, |c| live_teams!(org, filter).count().get_result(c).await)
+    dispatch!(conn, |c| live_teams!(org, filter)
+        .count()
+        .get_result(c)
+        .await)
 }
 
 /// The organization's live teams among `ids`.
@@ -136,7 +155,12 @@ pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Te
         .filter(teams::id.eq(id))
         .filter(teams::deleted_at.is_null());
     match conn {
-        Conn::Pg(c) => query.for_update().select(Team::as_select()).first(*c).await.optional(),
+        Conn::Pg(c) => query
+            .for_update()
+            .select(Team::as_select())
+            .first(*c)
+            .await
+            .optional(),
         Conn::Sqlite(c) => query.select(Team::as_select()).first(*c).await.optional(),
     }
 }
@@ -165,7 +189,12 @@ pub struct TeamUpdate {
 }
 
 /// Applies `changes` to a live team of the organization; `None` when there is none.
-pub async fn update(conn: &mut Conn<'_>, org: Id, id: Id, changes: &TeamUpdate) -> QueryResult<Option<Team>> {
+pub async fn update(
+    conn: &mut Conn<'_>,
+    org: Id,
+    id: Id,
+    changes: &TeamUpdate,
+) -> QueryResult<Option<Team>> {
     dispatch!(conn, |c| diesel::update(
         teams::table
             .filter(teams::organization_id.eq(org))
@@ -180,11 +209,19 @@ pub async fn update(conn: &mut Conn<'_>, org: Id, id: Id, changes: &TeamUpdate) 
 }
 
 /// Roles of the organization's live teams among `team_ids`, by team then position.
-pub async fn roles_of_teams(conn: &mut Conn<'_>, org: Id, team_ids: &[Id]) -> QueryResult<Vec<Role>> {
+pub async fn roles_of_teams(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_ids: &[Id],
+) -> QueryResult<Vec<Role>> {
     dispatch!(conn, |c| roles::table
         .filter(roles::organization_id.eq(org))
         .filter(roles::team_id.eq_any(team_ids))
-        .order((roles::team_id.asc(), roles::position.asc(), roles::title.asc()))
+        .order((
+            roles::team_id.asc(),
+            roles::position.asc(),
+            roles::title.asc()
+        ))
         .select(Role::as_select())
         .load(c)
         .await)
@@ -208,7 +245,11 @@ pub async fn roles_by_ids(conn: &mut Conn<'_>, org: Id, ids: &[Id]) -> QueryResu
 pub async fn insert_roles(conn: &mut Conn<'_>, new: &[NewRole]) -> QueryResult<Vec<Role>> {
     match conn {
         Conn::Pg(c) => {
-            diesel::insert_into(roles::table).values(new).returning(Role::as_returning()).get_results(*c).await
+            diesel::insert_into(roles::table)
+                .values(new)
+                .returning(Role::as_returning())
+                .get_results(*c)
+                .await
         }
         // diesel has no multi-row INSERT for SQLite; rows go one by one (inside the
         // caller's transaction, so still atomic).
@@ -216,7 +257,11 @@ pub async fn insert_roles(conn: &mut Conn<'_>, new: &[NewRole]) -> QueryResult<V
             let mut roles = Vec::with_capacity(new.len());
             for row in new {
                 roles.push(
-                    diesel::insert_into(roles::table).values(row).returning(Role::as_returning()).get_result(*c).await?,
+                    diesel::insert_into(roles::table)
+                        .values(row)
+                        .returning(Role::as_returning())
+                        .get_result(*c)
+                        .await?,
                 );
             }
             Ok(roles)
@@ -238,9 +283,16 @@ pub struct RoleUpdate {
     pub updated_at: Option<Timestamp>,
 }
 
-pub async fn update_role(conn: &mut Conn<'_>, org: Id, id: Id, changes: &RoleUpdate) -> QueryResult<Role> {
+pub async fn update_role(
+    conn: &mut Conn<'_>,
+    org: Id,
+    id: Id,
+    changes: &RoleUpdate,
+) -> QueryResult<Role> {
     dispatch!(conn, |c| diesel::update(
-        roles::table.filter(roles::organization_id.eq(org)).filter(roles::id.eq(id))
+        roles::table
+            .filter(roles::organization_id.eq(org))
+            .filter(roles::id.eq(id))
     )
     .set(changes)
     .returning(Role::as_returning())
@@ -250,7 +302,9 @@ pub async fn update_role(conn: &mut Conn<'_>, org: Id, id: Id, changes: &RoleUpd
 
 pub async fn delete_role(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<usize> {
     dispatch!(conn, |c| diesel::delete(
-        roles::table.filter(roles::organization_id.eq(org)).filter(roles::id.eq(id))
+        roles::table
+            .filter(roles::organization_id.eq(org))
+            .filter(roles::id.eq(id))
     )
     .execute(c)
     .await)

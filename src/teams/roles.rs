@@ -129,7 +129,10 @@ pub fn check_model(field: &str, model: &str) -> AppResult<String> {
     if LLM_MODELS.contains(&model) {
         Ok(model.to_string())
     } else {
-        Err(AppError::bad_input(field, format!("LLM model must be one of: {}", LLM_MODELS.join(", "))))
+        Err(AppError::bad_input(
+            field,
+            format!("LLM model must be one of: {}", LLM_MODELS.join(", ")),
+        ))
     }
 }
 
@@ -138,19 +141,32 @@ pub fn check_config(field: &str, value: Option<serde_json::Value>) -> AppResult<
     match value {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(v @ serde_json::Value::Object(_)) => Ok(Some(Json(v))),
-        Some(_) => Err(AppError::bad_input(field, format!("`{field}` must be a JSON object"))),
+        Some(_) => Err(AppError::bad_input(
+            field,
+            format!("`{field}` must be a JSON object"),
+        )),
     }
 }
 
 impl NewRoleInput {
     /// Validates the input into a row for `team` at `position`; `field` prefixes error paths.
-    pub fn into_row(self, field: &str, org: Id, team: Id, position: i32, now: Timestamp) -> AppResult<NewRole> {
+    pub fn into_row(
+        self,
+        field: &str,
+        org: Id,
+        team: Id,
+        position: i32,
+        now: Timestamp,
+    ) -> AppResult<NewRole> {
         Ok(NewRole {
             id: Id::new(),
             organization_id: org,
             team_id: team,
             title: check_title(&format!("{field}.title"), &self.title)?,
-            description: check_description(&format!("{field}.description"), self.description.as_deref())?,
+            description: check_description(
+                &format!("{field}.description"),
+                self.description.as_deref(),
+            )?,
             expertise: self.expertise,
             llm_model: check_model(
                 &format!("{field}.llmModel"),

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use super::queries::{self, RoleUpdate, TeamUpdate};
 use super::roles::{check_config, check_description, check_model, check_title};
 use super::{
-    MAX_ROLES, NewRoleInput, NewTeam, NewTeamInput, Role, RoleChanges, Team, TeamChanges, TeamStatus, check_budget,
-    clean_optional_text, clean_text,
+    MAX_ROLES, NewRoleInput, NewTeam, NewTeamInput, Role, RoleChanges, Team, TeamChanges,
+    TeamStatus, check_budget, clean_optional_text, clean_text,
 };
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
@@ -19,7 +19,11 @@ const TEAM_NAME_TAKEN: &str = "a team with this name already exists in the organ
 const ROLE_TITLE_TAKEN: &str = "a role with this title already exists in the team";
 
 /// Creates a team, with its roles when given.
-pub async fn create_team(conn: &mut Conn<'_>, actor: &Actor, input: NewTeamInput) -> AppResult<(Team, Vec<Role>)> {
+pub async fn create_team(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    input: NewTeamInput,
+) -> AppResult<(Team, Vec<Role>)> {
     actor.require(Permission::TeamsWrite)?;
     let now = Timestamp::now();
     let team = NewTeam {
@@ -35,26 +39,47 @@ pub async fn create_team(conn: &mut Conn<'_>, actor: &Actor, input: NewTeamInput
         updated_at: now,
     };
     if input.roles.len() > MAX_ROLES {
-        return Err(AppError::bad_input("roles", format!("a team has at most {MAX_ROLES} roles")));
+        return Err(AppError::bad_input(
+            "roles",
+            format!("a team has at most {MAX_ROLES} roles"),
+        ));
     }
     let mut rows = Vec::with_capacity(input.roles.len());
     for (position, role) in input.roles.into_iter().enumerate() {
         let position = position as i32;
-        rows.push(role.into_row(&format!("roles.{position}"), actor.organization_id, team.id, position, now)?);
+        rows.push(role.into_row(
+            &format!("roles.{position}"),
+            actor.organization_id,
+            team.id,
+            position,
+            now,
+        )?);
     }
     let mut titles = HashSet::new();
     for (i, row) in rows.iter().enumerate() {
         if !titles.insert(row.title.as_str()) {
-            return Err(AppError::bad_input(format!("roles.{i}.title"), "role titles must be unique within a team"));
+            return Err(AppError::bad_input(
+                format!("roles.{i}.title"),
+                "role titles must be unique within a team",
+            ));
         }
     }
     if !rows.is_empty() && !rows.iter().any(|r| r.is_active) {
-        return Err(AppError::bad_input("roles", "a team must have at least one active role"));
+        return Err(AppError::bad_input(
+            "roles",
+            "a team must have at least one active role",
+        ));
     }
 
     transaction!(conn, |tx| -> AppResult<(Team, Vec<Role>)> {
-        let team = queries::insert(tx, &team).await.map_err(on_unique("name", TEAM_NAME_TAKEN))?;
-        let roles = if rows.is_empty() { Vec::new() } else { queries::insert_roles(tx, &rows).await? };
+        let team = queries::insert(tx, &team)
+            .await
+            .map_err(on_unique("name", TEAM_NAME_TAKEN))?;
+        let roles = if rows.is_empty() {
+            Vec::new()
+        } else {
+            queries::insert_roles(tx, &rows).await?
+        };
         let mut values = team.audit_values();
         values["roles"] = roles.iter().map(Role::audit_values).collect();
         audit::record(
@@ -73,21 +98,36 @@ pub async fn create_team(conn: &mut Conn<'_>, actor: &Actor, input: NewTeamInput
     })
 }
 
-pub async fn update_team(conn: &mut Conn<'_>, actor: &Actor, id: Id, changes: TeamChanges) -> AppResult<Team> {
+pub async fn update_team(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    id: Id,
+    changes: TeamChanges,
+) -> AppResult<Team> {
     actor.require(Permission::TeamsWrite)?;
     let update = TeamUpdate {
-        name: changes.name.as_deref().map(|n| clean_text("name", n, 100)).transpose()?,
+        name: changes
+            .name
+            .as_deref()
+            .map(|n| clean_text("name", n, 100))
+            .transpose()?,
         description: match changes.description {
             Some(d) => Some(clean_optional_text("description", d.as_deref(), 1000)?),
             None => None,
         },
-        monthly_budget: changes.monthly_budget.as_ref().map(|b| check_budget("monthlyBudget", b)).transpose()?,
+        monthly_budget: changes
+            .monthly_budget
+            .as_ref()
+            .map(|b| check_budget("monthlyBudget", b))
+            .transpose()?,
         deleted_at: None,
         updated_at: Some(Timestamp::now()),
     };
     let org = actor.organization_id;
     transaction!(conn, |tx| -> AppResult<Team> {
-        let before = queries::lock(tx, org, id).await?.ok_or(AppError::not_found("team"))?;
+        let before = queries::lock(tx, org, id)
+            .await?
+            .ok_or(AppError::not_found("team"))?;
         let after = queries::update(tx, org, id, &update)
             .await
             .map_err(on_unique("name", TEAM_NAME_TAKEN))?
@@ -114,9 +154,15 @@ pub async fn delete_team(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
     actor.require(Permission::TeamsWrite)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    let update = TeamUpdate { deleted_at: Some(Some(now)), updated_at: Some(now), ..TeamUpdate::default() };
+    let update = TeamUpdate {
+        deleted_at: Some(Some(now)),
+        updated_at: Some(now),
+        ..TeamUpdate::default()
+    };
     transaction!(conn, |tx| -> AppResult<Team> {
-        let deleted = queries::update(tx, org, id, &update).await?.ok_or(AppError::not_found("team"))?;
+        let deleted = queries::update(tx, org, id, &update)
+            .await?
+            .ok_or(AppError::not_found("team"))?;
         audit::record(
             tx,
             actor,
@@ -134,17 +180,27 @@ pub async fn delete_team(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
 }
 
 /// Adds a role at the end of a team's roles.
-pub async fn add_role(conn: &mut Conn<'_>, actor: &Actor, team_id: Id, input: NewRoleInput) -> AppResult<Role> {
+pub async fn add_role(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    team_id: Id,
+    input: NewRoleInput,
+) -> AppResult<Role> {
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
     // Validate before touching the database; the position is set under the team lock.
     let mut row = input.into_row("role", org, team_id, 0, now)?;
     transaction!(conn, |tx| -> AppResult<Role> {
-        queries::lock(tx, org, team_id).await?.ok_or(AppError::not_found("team"))?;
+        queries::lock(tx, org, team_id)
+            .await?
+            .ok_or(AppError::not_found("team"))?;
         let existing = queries::roles_of_teams(tx, org, &[team_id]).await?;
         if existing.len() >= MAX_ROLES {
-            return Err(AppError::bad_input("teamId", format!("a team has at most {MAX_ROLES} roles")));
+            return Err(AppError::bad_input(
+                "teamId",
+                format!("a team has at most {MAX_ROLES} roles"),
+            ));
         }
         if existing.iter().any(|r| r.title == row.title) {
             return Err(AppError::conflict("role.title", ROLE_TITLE_TAKEN));
@@ -171,26 +227,50 @@ pub async fn add_role(conn: &mut Conn<'_>, actor: &Actor, team_id: Id, input: Ne
     })
 }
 
-pub async fn update_role(conn: &mut Conn<'_>, actor: &Actor, id: Id, changes: RoleChanges) -> AppResult<Role> {
+pub async fn update_role(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    id: Id,
+    changes: RoleChanges,
+) -> AppResult<Role> {
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
     let update = RoleUpdate {
-        title: changes.title.as_deref().map(|t| check_title("title", t)).transpose()?,
+        title: changes
+            .title
+            .as_deref()
+            .map(|t| check_title("title", t))
+            .transpose()?,
         description: match changes.description {
             Some(d) => Some(check_description("description", d.as_deref())?),
             None => None,
         },
         expertise: changes.expertise,
-        llm_model: changes.llm_model.as_deref().map(|m| check_model("llmModel", m)).transpose()?,
-        llm_config: changes.llm_config.map(|c| check_config("llmConfig", c)).transpose()?,
-        agent_config: changes.agent_config.map(|c| check_config("agentConfig", c)).transpose()?,
+        llm_model: changes
+            .llm_model
+            .as_deref()
+            .map(|m| check_model("llmModel", m))
+            .transpose()?,
+        llm_config: changes
+            .llm_config
+            .map(|c| check_config("llmConfig", c))
+            .transpose()?,
+        agent_config: changes
+            .agent_config
+            .map(|c| check_config("agentConfig", c))
+            .transpose()?,
         position: None,
         is_active: changes.is_active,
         updated_at: Some(Timestamp::now()),
     };
     transaction!(conn, |tx| -> AppResult<Role> {
-        let before = queries::roles_by_ids(tx, org, &[id]).await?.pop().ok_or(AppError::not_found("role"))?;
-        queries::lock(tx, org, before.team_id).await?.ok_or(AppError::not_found("role"))?;
+        let before = queries::roles_by_ids(tx, org, &[id])
+            .await?
+            .pop()
+            .ok_or(AppError::not_found("role"))?;
+        queries::lock(tx, org, before.team_id)
+            .await?
+            .ok_or(AppError::not_found("role"))?;
         let after = queries::update_role(tx, org, id, &update)
             .await
             .map_err(on_unique("title", ROLE_TITLE_TAKEN))?;
@@ -215,8 +295,13 @@ pub async fn remove_role(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
     transaction!(conn, |tx| -> AppResult<Role> {
-        let role = queries::roles_by_ids(tx, org, &[id]).await?.pop().ok_or(AppError::not_found("role"))?;
-        queries::lock(tx, org, role.team_id).await?.ok_or(AppError::not_found("role"))?;
+        let role = queries::roles_by_ids(tx, org, &[id])
+            .await?
+            .pop()
+            .ok_or(AppError::not_found("role"))?;
+        queries::lock(tx, org, role.team_id)
+            .await?
+            .ok_or(AppError::not_found("role"))?;
         queries::delete_role(tx, org, id).await?;
         audit::record(
             tx,
@@ -235,20 +320,34 @@ pub async fn remove_role(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
 }
 
 /// Sets a team's role order; `role_ids` must list each of the team's roles once.
-pub async fn reorder_roles(conn: &mut Conn<'_>, actor: &Actor, team_id: Id, role_ids: Vec<Id>) -> AppResult<Team> {
+pub async fn reorder_roles(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    team_id: Id,
+    role_ids: Vec<Id>,
+) -> AppResult<Team> {
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
     transaction!(conn, |tx| -> AppResult<Team> {
-        let team = queries::lock(tx, org, team_id).await?.ok_or(AppError::not_found("team"))?;
+        let team = queries::lock(tx, org, team_id)
+            .await?
+            .ok_or(AppError::not_found("team"))?;
         let existing = queries::roles_of_teams(tx, org, &[team_id]).await?;
         let current: HashSet<Id> = existing.iter().map(|r| r.id).collect();
         let requested: HashSet<Id> = role_ids.iter().copied().collect();
         if requested.len() != role_ids.len() || requested != current {
-            return Err(AppError::bad_input("roleIds", "roleIds must list each of the team's roles exactly once"));
+            return Err(AppError::bad_input(
+                "roleIds",
+                "roleIds must list each of the team's roles exactly once",
+            ));
         }
         for (position, id) in role_ids.iter().enumerate() {
-            let update = RoleUpdate { position: Some(position as i32), updated_at: Some(now), ..RoleUpdate::default() };
+            let update = RoleUpdate {
+                position: Some(position as i32),
+                updated_at: Some(now),
+                ..RoleUpdate::default()
+            };
             queries::update_role(tx, org, *id, &update).await?;
         }
         audit::record(

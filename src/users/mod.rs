@@ -35,7 +35,11 @@ impl User {
         self.permissions
             .0
             .as_array()
-            .map(|list| list.iter().filter_map(|p| p.as_str().and_then(Permission::parse)).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|p| p.as_str().and_then(Permission::parse))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -71,21 +75,33 @@ pub fn parse_email(field: &str, raw: &str) -> AppResult<String> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 255
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
-    if valid { Ok(email) } else { Err(AppError::bad_input(field, "email must be a valid address")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::bad_input(field, "email must be a valid address"))
+    }
 }
 
 /// A username: 3..50 chars of letters, digits, `_`, `-` and `.`.
 pub fn parse_username(field: &str, raw: &str) -> AppResult<String> {
     let username = raw.trim().to_string();
     let valid = (3..=50).contains(&username.chars().count())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if valid {
         Ok(username)
     } else {
-        Err(AppError::bad_input(field, "username must be 3 to 50 letters, digits, '_', '-' or '.'"))
+        Err(AppError::bad_input(
+            field,
+            "username must be 3 to 50 letters, digits, '_', '-' or '.'",
+        ))
     }
 }
 
@@ -95,6 +111,9 @@ pub fn check_password(field: &str, password: &str) -> AppResult<()> {
     if (8..=128).contains(&len) {
         Ok(())
     } else {
-        Err(AppError::bad_input(field, "password must be 8 to 128 characters"))
+        Err(AppError::bad_input(
+            field,
+            "password must be 8 to 128 characters",
+        ))
     }
 }

@@ -45,7 +45,11 @@ pub async fn active_with_organization(
         .optional())
 }
 
-pub async fn touch_last_login(conn: &mut Conn<'_>, user_id: Id, at: Timestamp) -> QueryResult<usize> {
+pub async fn touch_last_login(
+    conn: &mut Conn<'_>,
+    user_id: Id,
+    at: Timestamp,
+) -> QueryResult<usize> {
     dispatch!(conn, |c| diesel::update(users::table.find(user_id))
         .set(users::last_login_at.eq(at))
         .execute(c)
@@ -81,7 +85,9 @@ macro_rules! filtered_users {
                 lower(users::email.nullable())
                     .like(pattern.clone())
                     .escape('\\')
-                    .or(lower(users::username.nullable()).like(pattern.clone()).escape('\\'))
+                    .or(lower(users::username.nullable())
+                        .like(pattern.clone())
+                        .escape('\\'))
                     .or(lower(users::full_name).like(pattern).escape('\\'))
                     .assume_not_null(),
             );
@@ -91,7 +97,12 @@ macro_rules! filtered_users {
 }
 
 /// One page of the organization's users, oldest first.
-pub async fn list(conn: &mut Conn<'_>, org: Id, filter: &UserFilter, window: Window) -> QueryResult<Vec<User>> {
+pub async fn list(
+    conn: &mut Conn<'_>,
+    org: Id,
+    filter: &UserFilter,
+    window: Window,
+) -> QueryResult<Vec<User>> {
     dispatch!(conn, |c| filtered_users!(org, filter)
         .order((users::created_at.asc(), users::id.asc()))
         .offset(window.offset)
@@ -102,5 +113,8 @@ pub async fn list(conn: &mut Conn<'_>, org: Id, filter: &UserFilter, window: Win
 }
 
 pub async fn count(conn: &mut Conn<'_>, org: Id, filter: &UserFilter) -> QueryResult<i64> {
-    dispatch!(conn, |c| filtered_users!(org, filter).count().get_result(c).await)
+    dispatch!(conn, |c| filtered_users!(org, filter)
+        .count()
+        .get_result(c)
+        .await)
 }

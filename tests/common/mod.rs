@@ -67,33 +67,53 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let url = dir.path().join("test.db").to_string_lossy().into_owned();
-                Some(TestDatabase { url, backend, admin_url: None, name: None, _dir: dir })
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    admin_url: None,
+                    name: None,
+                    _dir: dir,
+                })
             }
             Backend::Postgres => {
                 let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
                     if std::env::var_os("CI").is_some() {
-                        panic!("TEST_DATABASE_URL must be set in CI: the PostgreSQL pass cannot be skipped");
+                        panic!(
+                            "TEST_DATABASE_URL must be set in CI: the PostgreSQL pass cannot be skipped"
+                        );
                     }
                     eprintln!("skipping the PostgreSQL variant: TEST_DATABASE_URL is not set");
                     return None;
                 };
                 let name = format!("gw_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = AsyncPgConnection::establish(&admin_url).await.expect("connect to TEST_DATABASE_URL");
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                let mut conn = AsyncPgConnection::establish(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
                 let url = match admin_url.rsplit_once('/') {
                     Some((base, _)) => format!("{base}/{name}"),
                     None => panic!("TEST_DATABASE_URL must name a database"),
                 };
-                Some(TestDatabase { url, backend, admin_url: Some(admin_url), name: Some(name), _dir: dir })
+                Some(TestDatabase {
+                    url,
+                    backend,
+                    admin_url: Some(admin_url),
+                    name: Some(name),
+                    _dir: dir,
+                })
             }
         }
     }
 
     pub async fn drop_database(&self) {
-        if let (Some(admin_url), Some(name)) = (&self.admin_url, &self.name) {
-            if let Ok(mut conn) = AsyncPgConnection::establish(admin_url).await {
-                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-            }
+        if let (Some(admin_url), Some(name)) = (&self.admin_url, &self.name)
+            && let Ok(mut conn) = AsyncPgConnection::establish(admin_url).await
+        {
+            let _ = conn
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
         }
     }
 }
@@ -125,11 +145,22 @@ impl TestApp {
             db_statement_timeout_seconds: 15,
             limits,
         };
-        let server = gateway::server::start(&config).await.expect("server starts");
+        let server = gateway::server::start(&config)
+            .await
+            .expect("server starts");
         let base = format!("http://{}", server.addr);
         let state = server.state.clone();
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        Some(TestApp { db, server: Some(server), state, base, client })
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Some(TestApp {
+            db,
+            server: Some(server),
+            state,
+            base,
+            client,
+        })
     }
 
     pub async fn finish(mut self) {
@@ -145,7 +176,10 @@ impl TestApp {
 
     /// POSTs a GraphQL request and returns the JSON body (asserting HTTP 200).
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -182,8 +216,14 @@ impl TestApp {
 
     /// The organization id of a token's user.
     pub async fn organization_id(&self, token: &str) -> Id {
-        let data = self.data(Some(token), "{ viewer { organization { id } } }", json!({})).await;
-        data["viewer"]["organization"]["id"].as_str().expect("id").parse().expect("uuid")
+        let data = self
+            .data(Some(token), "{ viewer { organization { id } } }", json!({}))
+            .await;
+        data["viewer"]["organization"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid")
     }
 
     /// Adds a user with `role` to the organization and returns a token for them.
@@ -209,16 +249,23 @@ impl TestApp {
         )
         .await
         .expect("user inserted");
-        self.state.keys.issue(user.id, organization_id).expect("token")
+        self.state
+            .keys
+            .issue(user.id, organization_id)
+            .expect("token")
     }
 }
 
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body:#}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body:#}"))
 }
 
 /// The `extensions.field` of the first error.
 pub fn error_field(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["field"].as_str().unwrap_or_else(|| panic!("no error field in {body:#}"))
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field in {body:#}"))
 }

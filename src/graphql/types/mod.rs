@@ -38,8 +38,10 @@ where
     Fields: async_graphql::ObjectType,
 {
     let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
-    connection
-        .edges
-        .extend(rows.into_iter().enumerate().map(|(i, node)| Edge::new(Cursor(offset + i as i64), node)));
+    connection.edges.extend(
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, node)| Edge::new(Cursor(offset + i as i64), node)),
+    );
     connection
 }

@@ -87,13 +87,20 @@ impl Run {
 
     /// Who started the run.
     async fn triggered_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(user) = self.triggered_by else { return Ok(None) };
+        let Some(user) = self.triggered_by else {
+            return Ok(None);
+        };
         ctx.loaders()?.load_one(UserKey(user)).await.gql()
     }
 
     /// The run's steps in order.
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunStep>> {
-        Ok(ctx.loaders()?.load_one(RunStepsKey(self.id)).await.gql()?.unwrap_or_default())
+        Ok(ctx
+            .loaders()?
+            .load_one(RunStepsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default())
     }
 }
 
@@ -160,7 +167,9 @@ impl RunStep {
 
     /// The role that performs the step (null once the role is removed).
     async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
-        let Some(role) = self.role_id else { return Ok(None) };
+        let Some(role) = self.role_id else {
+            return Ok(None);
+        };
         ctx.loaders()?.load_one(RoleKey(role)).await.gql()
     }
 

@@ -41,12 +41,18 @@ impl Team {
 
     /// Budget left this month: `monthlyBudget - currentSpend` (negative once overspent).
     async fn remaining_budget(&self) -> Decimal {
-        Decimal { value: self.remaining_budget_amount(), scale: 2 }
+        Decimal {
+            value: self.remaining_budget_amount(),
+            scale: 2,
+        }
     }
 
     /// Spend as a percentage of the budget (0-100, more when overspent), 2 decimals.
     async fn budget_utilization(&self) -> f64 {
-        self.budget_utilization_percent().to_string().parse().unwrap_or(0.0)
+        self.budget_utilization_percent()
+            .to_string()
+            .parse()
+            .unwrap_or(0.0)
     }
 
     async fn status(&self) -> TeamStatus {
@@ -67,7 +73,9 @@ impl Team {
 
     /// Who created the team.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(owner) = self.owner_id else { return Ok(None) };
+        let Some(owner) = self.owner_id else {
+            return Ok(None);
+        };
         ctx.loaders()?.load_one(UserKey(owner)).await.gql()
     }
 
@@ -86,11 +94,16 @@ impl Team {
                     && filter.llm_model.as_ref().is_none_or(|m| &r.llm_model == m)
             });
         }
-        let order = order_by.unwrap_or(RoleOrderInput { field: RoleOrderField::Position, direction: None });
+        let order = order_by.unwrap_or(RoleOrderInput {
+            field: RoleOrderField::Position,
+            direction: None,
+        });
         match order.field {
-            RoleOrderField::Position => roles.sort_by(|a, b| (a.position, &a.title).cmp(&(b.position, &b.title))),
+            RoleOrderField::Position => {
+                roles.sort_by(|a, b| (a.position, &a.title).cmp(&(b.position, &b.title)))
+            }
             RoleOrderField::Title => roles.sort_by(|a, b| a.title.cmp(&b.title)),
-            RoleOrderField::CreatedAt => roles.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id))),
+            RoleOrderField::CreatedAt => roles.sort_by_key(|r| (r.created_at, r.id)),
         }
         if order.direction == Some(SortDirection::Desc) {
             roles.reverse();
@@ -105,7 +118,12 @@ impl Team {
 
     /// Number of active roles.
     async fn active_role_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
-        Ok(self.all_roles(ctx).await?.iter().filter(|r| r.is_active).count() as i32)
+        Ok(self
+            .all_roles(ctx)
+            .await?
+            .iter()
+            .filter(|r| r.is_active)
+            .count() as i32)
     }
 
     /// The team's runs, newest first.
@@ -119,30 +137,61 @@ impl Team {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Run, TeamRunsTotal>> {
         let loaders = ctx.loaders()?;
-        let filter = RunFilter { status: filter.and_then(|f| f.status) };
-        let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
-        let count_key = TeamRunCountKey { team_id: self.id, filter };
+        let filter = RunFilter {
+            status: filter.and_then(|f| f.status),
+        };
+        let args = PageArgs {
+            first,
+            after: after.as_deref(),
+            last,
+            before: before.as_deref(),
+        };
+        let count_key = TeamRunCountKey {
+            team_id: self.id,
+            filter,
+        };
         let total = if args.needs_total() {
             Some(loaders.load_one(count_key).await.gql()?.unwrap_or(0))
         } else {
             None
         };
         let window = args.window(total).gql()?;
-        let probe = Window { offset: window.offset, limit: window.limit + 1 };
+        let probe = Window {
+            offset: window.offset,
+            limit: window.limit + 1,
+        };
         let mut rows = loaders
-            .load_one(TeamRunsKey { team_id: self.id, filter, window: probe })
+            .load_one(TeamRunsKey {
+                team_id: self.id,
+                filter,
+                window: probe,
+            })
             .await
             .gql()?
             .unwrap_or_default();
         let has_next = rows.len() as i64 > window.limit;
         rows.truncate(window.limit as usize);
-        Ok(connection(rows, window.offset, window.offset > 0, has_next, TeamRunsTotal { key: count_key, total }))
+        Ok(connection(
+            rows,
+            window.offset,
+            window.offset > 0,
+            has_next,
+            TeamRunsTotal {
+                key: count_key,
+                total,
+            },
+        ))
     }
 }
 
 impl Team {
     async fn all_roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
-        Ok(ctx.loaders()?.load_one(TeamRolesKey(self.id)).await.gql()?.unwrap_or_default())
+        Ok(ctx
+            .loaders()?
+            .load_one(TeamRolesKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default())
     }
 }
 
@@ -225,7 +274,10 @@ impl TeamsTotal {
         }
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
-        queries::count(&mut pooled.conn(), actor.organization_id, &self.filter).await.map_err(AppError::from).gql()
+        queries::count(&mut pooled.conn(), actor.organization_id, &self.filter)
+            .await
+            .map_err(AppError::from)
+            .gql()
     }
 }
 
@@ -241,24 +293,52 @@ pub async fn list_teams(
     let actor = ctx.actor()?;
     let org = actor.organization_id;
     let filter = filter.unwrap_or_default();
-    let filter = TeamFilter { status: filter.status, name_contains: filter.name_contains };
+    let filter = TeamFilter {
+        status: filter.status,
+        name_contains: filter.name_contains,
+    };
     let order = order_by
-        .map(|o| TeamOrder { field: o.field, direction: o.direction.unwrap_or(SortDirection::Asc) })
+        .map(|o| TeamOrder {
+            field: o.field,
+            direction: o.direction.unwrap_or(SortDirection::Asc),
+        })
         .unwrap_or_default();
-    let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+    let args = PageArgs {
+        first,
+        after: after.as_deref(),
+        last,
+        before: before.as_deref(),
+    };
     let mut pooled = ctx.db().await?;
     let mut conn = pooled.conn();
     let total = if args.needs_total() {
-        Some(queries::count(&mut conn, org, &filter).await.map_err(AppError::from).gql()?)
+        Some(
+            queries::count(&mut conn, org, &filter)
+                .await
+                .map_err(AppError::from)
+                .gql()?,
+        )
     } else {
         None
     };
     let window = args.window(total).gql()?;
-    let probe = Window { offset: window.offset, limit: window.limit + 1 };
-    let mut rows = queries::list(&mut conn, org, &filter, order, probe).await.map_err(AppError::from).gql()?;
+    let probe = Window {
+        offset: window.offset,
+        limit: window.limit + 1,
+    };
+    let mut rows = queries::list(&mut conn, org, &filter, order, probe)
+        .await
+        .map_err(AppError::from)
+        .gql()?;
     let has_next = rows.len() as i64 > window.limit;
     rows.truncate(window.limit as usize);
-    Ok(connection(rows, window.offset, window.offset > 0, has_next, TeamsTotal { filter, total }))
+    Ok(connection(
+        rows,
+        window.offset,
+        window.offset > 0,
+        has_next,
+        TeamsTotal { filter, total },
+    ))
 }
 
 /// An AI agent of a team.

@@ -38,7 +38,10 @@ impl User {
 
     /// Permissions granted beyond the role.
     async fn permissions(&self) -> Vec<String> {
-        self.extra_permissions().iter().map(|p| p.as_str().to_string()).collect()
+        self.extra_permissions()
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect()
     }
 
     /// The user's own preferences.
@@ -102,7 +105,10 @@ impl UsersTotal {
         }
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
-        queries::count(&mut pooled.conn(), actor.organization_id, &self.filter).await.map_err(AppError::from).gql()
+        queries::count(&mut pooled.conn(), actor.organization_id, &self.filter)
+            .await
+            .map_err(AppError::from)
+            .gql()
     }
 }
 
@@ -117,20 +123,46 @@ pub async fn list_users(
     let actor = ctx.actor()?;
     let org = actor.organization_id;
     let filter = filter.unwrap_or_default();
-    let filter = UserFilter { role: filter.role, is_active: filter.is_active, search: filter.search };
-    let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+    let filter = UserFilter {
+        role: filter.role,
+        is_active: filter.is_active,
+        search: filter.search,
+    };
+    let args = PageArgs {
+        first,
+        after: after.as_deref(),
+        last,
+        before: before.as_deref(),
+    };
     let mut pooled = ctx.db().await?;
     let mut conn = pooled.conn();
     let total = if args.needs_total() {
-        Some(queries::count(&mut conn, org, &filter).await.map_err(AppError::from).gql()?)
+        Some(
+            queries::count(&mut conn, org, &filter)
+                .await
+                .map_err(AppError::from)
+                .gql()?,
+        )
     } else {
         None
     };
     let window = args.window(total).gql()?;
     // One extra row tells whether another page follows.
-    let probe = crate::pagination::Window { offset: window.offset, limit: window.limit + 1 };
-    let mut rows = queries::list(&mut conn, org, &filter, probe).await.map_err(AppError::from).gql()?;
+    let probe = crate::pagination::Window {
+        offset: window.offset,
+        limit: window.limit + 1,
+    };
+    let mut rows = queries::list(&mut conn, org, &filter, probe)
+        .await
+        .map_err(AppError::from)
+        .gql()?;
     let has_next = rows.len() as i64 > window.limit;
     rows.truncate(window.limit as usize);
-    Ok(connection(rows, window.offset, window.offset > 0, has_next, UsersTotal { filter, total }))
+    Ok(connection(
+        rows,
+        window.offset,
+        window.offset > 0,
+        has_next,
+        UsersTotal { filter, total },
+    ))
 }
