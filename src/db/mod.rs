@@ -178,6 +178,47 @@ impl PooledConn {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
 
+/// A deadpool of `C` whose connections run `session_sql` once and count statements.
+fn build_pool<C>(
+    url: &str,
+    options: &PoolOptions,
+    counter: StatementCounter,
+    session_sql: String,
+) -> Result<DeadPool<C>, DbError>
+where
+    C: AsyncConnection + SimpleAsyncConnection + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    let mut config = ManagerConfig::<C>::default();
+    // A checkout must not cost a round trip; broken connections surface as query
+    // errors and are then discarded by the pool.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let counter = counter.clone();
+        let session_sql = session_sql.clone();
+        async move {
+            let mut conn = C::establish(url).await?;
+            conn.batch_execute(&session_sql)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            conn.set_instrumentation(CountStatements(counter));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let timeouts = deadpool::managed::Timeouts {
+        wait: Some(options.acquire_timeout),
+        create: Some(options.acquire_timeout),
+        recycle: Some(options.acquire_timeout),
+    };
+    DeadPool::builder(AsyncDieselConnectionManager::new_with_config(url, config))
+        .max_size(options.max_size)
+        .timeouts(timeouts)
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbError::Pool(e.to_string()))
+}
+
 impl Pool {
     /// Builds a pool for `url` (`postgres://...`, or a SQLite file path).
     pub fn new(
@@ -185,66 +226,16 @@ impl Pool {
         options: &PoolOptions,
         counter: StatementCounter,
     ) -> Result<Pool, DbError> {
-        let timeouts = deadpool::managed::Timeouts {
-            wait: Some(options.acquire_timeout),
-            create: Some(options.acquire_timeout),
-            recycle: Some(options.acquire_timeout),
-        };
         match Backend::of_url(url) {
             Backend::Postgres => {
-                let statement_timeout_ms = options.statement_timeout.as_millis();
-                let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                // A checkout must not cost a round trip; broken connections surface as
-                // query errors and are then discarded by the pool.
-                config.recycling_method = RecyclingMethod::Fast;
-                let setup_counter = counter.clone();
-                config.custom_setup = Box::new(move |url| {
-                    let counter = setup_counter.clone();
-                    async move {
-                        let mut conn = AsyncPgConnection::establish(url).await?;
-                        conn.batch_execute(&format!(
-                            "SET application_name = 'gateway'; SET statement_timeout = {statement_timeout_ms}"
-                        ))
-                        .await
-                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                        conn.set_instrumentation(CountStatements(counter));
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-                DeadPool::builder(manager)
-                    .max_size(options.max_size)
-                    .timeouts(timeouts)
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .build()
-                    .map(Pool::Pg)
-                    .map_err(|e| DbError::Pool(e.to_string()))
+                let session_sql = format!(
+                    "SET application_name = 'gateway'; SET statement_timeout = {}",
+                    options.statement_timeout.as_millis()
+                );
+                build_pool(url, options, counter, session_sql).map(Pool::Pg)
             }
             Backend::Sqlite => {
-                let mut config = ManagerConfig::<SqliteConn>::default();
-                config.recycling_method = RecyclingMethod::Fast;
-                let setup_counter = counter.clone();
-                config.custom_setup = Box::new(move |url| {
-                    let counter = setup_counter.clone();
-                    async move {
-                        let mut conn = SqliteConn::establish(url).await?;
-                        conn.batch_execute(SQLITE_PRAGMAS)
-                            .await
-                            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                        conn.set_instrumentation(CountStatements(counter));
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-                DeadPool::builder(manager)
-                    .max_size(options.max_size)
-                    .timeouts(timeouts)
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .build()
-                    .map(Pool::Sqlite)
-                    .map_err(|e| DbError::Pool(e.to_string()))
+                build_pool(url, options, counter, SQLITE_PRAGMAS.to_string()).map(Pool::Sqlite)
             }
         }
     }

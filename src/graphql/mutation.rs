@@ -5,6 +5,7 @@ use super::context::{ContextExt, parse_id};
 use super::errors::GqlResult;
 use super::scalars::Decimal;
 use crate::auth::service::{self as auth, SignUpInput as SignUp};
+use crate::db::Id;
 use crate::error::AppError;
 use crate::events::{ChangeKind, Event};
 use crate::organizations::Organization;
@@ -199,10 +200,10 @@ fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Optio
     }
 }
 
-fn team_changed(ctx: &Context<'_>, team: &Team, kind: ChangeKind) {
+fn team_changed(ctx: &Context<'_>, organization_id: Id, team_id: Id, kind: ChangeKind) {
     ctx.state().bus.publish(Event::TeamChanged {
-        organization_id: team.organization_id,
-        team_id: team.id,
+        organization_id,
+        team_id,
         kind,
     });
 }
@@ -285,7 +286,7 @@ impl Mutation {
         let (team, _) = service::create_team(&mut pooled.conn(), actor, input)
             .await
             .gql()?;
-        team_changed(ctx, &team, ChangeKind::Created);
+        team_changed(ctx, team.organization_id, team.id, ChangeKind::Created);
         Ok(CreateTeamPayload { team })
     }
 
@@ -306,7 +307,7 @@ impl Mutation {
         let team = service::update_team(&mut pooled.conn(), actor, id, changes)
             .await
             .gql()?;
-        team_changed(ctx, &team, ChangeKind::Updated);
+        team_changed(ctx, team.organization_id, team.id, ChangeKind::Updated);
         Ok(UpdateTeamPayload { team })
     }
 
@@ -322,7 +323,7 @@ impl Mutation {
         let team = service::delete_team(&mut pooled.conn(), actor, id)
             .await
             .gql()?;
-        team_changed(ctx, &team, ChangeKind::Deleted);
+        team_changed(ctx, team.organization_id, team.id, ChangeKind::Deleted);
         Ok(DeleteTeamPayload {
             deleted_team_id: input.id,
         })
@@ -340,11 +341,7 @@ impl Mutation {
         let role = service::add_role(&mut pooled.conn(), actor, team_id, input.role.into())
             .await
             .gql()?;
-        ctx.state().bus.publish(Event::TeamChanged {
-            organization_id: role.organization_id,
-            team_id: role.team_id,
-            kind: ChangeKind::Updated,
-        });
+        team_changed(ctx, role.organization_id, role.team_id, ChangeKind::Updated);
         Ok(AddRolePayload { role })
     }
 
@@ -369,11 +366,7 @@ impl Mutation {
         let role = service::update_role(&mut pooled.conn(), actor, id, changes)
             .await
             .gql()?;
-        ctx.state().bus.publish(Event::TeamChanged {
-            organization_id: role.organization_id,
-            team_id: role.team_id,
-            kind: ChangeKind::Updated,
-        });
+        team_changed(ctx, role.organization_id, role.team_id, ChangeKind::Updated);
         Ok(UpdateRolePayload { role })
     }
 
@@ -392,11 +385,7 @@ impl Mutation {
             .await
             .map_err(AppError::from)
             .gql()?;
-        ctx.state().bus.publish(Event::TeamChanged {
-            organization_id: role.organization_id,
-            team_id: role.team_id,
-            kind: ChangeKind::Updated,
-        });
+        team_changed(ctx, role.organization_id, role.team_id, ChangeKind::Updated);
         Ok(RemoveRolePayload {
             removed_role_id: input.id,
             team,
@@ -421,7 +410,7 @@ impl Mutation {
         let team = service::reorder_roles(&mut pooled.conn(), actor, team_id, role_ids)
             .await
             .gql()?;
-        team_changed(ctx, &team, ChangeKind::Updated);
+        team_changed(ctx, team.organization_id, team.id, ChangeKind::Updated);
         Ok(ReorderRolesPayload { team })
     }
 }

@@ -8,7 +8,7 @@ pub mod user;
 
 use async_graphql::connection::{Connection, CursorType, Edge};
 
-use crate::pagination::{decode_cursor, encode_cursor};
+use crate::pagination::{Window, decode_cursor, encode_cursor};
 
 /// The opaque position of an item in a paginated list.
 pub struct Cursor(pub i64);
@@ -25,23 +25,32 @@ impl CursorType for Cursor {
     }
 }
 
-/// Builds a Relay connection from one page of rows starting at `offset`.
-pub fn connection<Node, Fields>(
-    rows: Vec<Node>,
-    offset: i64,
-    has_previous: bool,
-    has_next: bool,
+/// The rows to fetch for `window`: one more than asked, to learn whether another page
+/// follows.
+pub fn probe(window: Window) -> Window {
+    Window {
+        offset: window.offset,
+        limit: window.limit + 1,
+    }
+}
+
+/// The connection for `window` from rows fetched with [`probe`].
+pub fn page<Node, Fields>(
+    mut rows: Vec<Node>,
+    window: Window,
     fields: Fields,
 ) -> Connection<Cursor, Node, Fields>
 where
     Node: async_graphql::OutputType,
     Fields: async_graphql::ObjectType,
 {
-    let mut connection = Connection::with_additional_fields(has_previous, has_next, fields);
+    let has_next = rows.len() as i64 > window.limit;
+    rows.truncate(usize::try_from(window.limit).unwrap_or(0));
+    let mut connection = Connection::with_additional_fields(window.offset > 0, has_next, fields);
     connection.edges.extend(
         rows.into_iter()
             .enumerate()
-            .map(|(i, node)| Edge::new(Cursor(offset + i as i64), node)),
+            .map(|(i, node)| Edge::new(Cursor(window.offset + i as i64), node)),
     );
     connection
 }

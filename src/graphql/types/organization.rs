@@ -61,7 +61,10 @@ impl Organization {
     }
 
     /// The organization's teams (deleted teams excluded), by name unless `orderBy` says otherwise.
-    #[expect(clippy::too_many_arguments, reason = "Relay pagination arguments plus filter and order")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "Relay pagination arguments plus filter and order"
+    )]
     async fn teams(
         &self,
         ctx: &Context<'_>,

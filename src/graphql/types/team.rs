@@ -2,13 +2,13 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, connection};
+use super::{Cursor, page, probe};
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{TeamKey, TeamRolesKey, TeamRunCountKey, TeamRunsKey, UserKey};
 use crate::graphql::scalars::Decimal;
-use crate::pagination::{PageArgs, Window};
+use crate::pagination::PageArgs;
 use crate::runs::{Run, RunFilter, RunStatus};
 use crate::teams::queries::{self, SortDirection, TeamFilter, TeamOrder, TeamOrderField};
 use crate::teams::{Expertise, Role, Team, TeamStatus};
@@ -156,26 +156,15 @@ impl Team {
             None
         };
         let window = args.window(total).gql()?;
-        let probe = Window {
-            offset: window.offset,
-            limit: window.limit + 1,
+        let key = TeamRunsKey {
+            team_id: self.id,
+            filter,
+            window: probe(window),
         };
-        let mut rows = loaders
-            .load_one(TeamRunsKey {
-                team_id: self.id,
-                filter,
-                window: probe,
-            })
-            .await
-            .gql()?
-            .unwrap_or_default();
-        let has_next = rows.len() as i64 > window.limit;
-        rows.truncate(window.limit as usize);
-        Ok(connection(
+        let rows = loaders.load_one(key).await.gql()?.unwrap_or_default();
+        Ok(page(
             rows,
-            window.offset,
-            window.offset > 0,
-            has_next,
+            window,
             TeamRunsTotal {
                 key: count_key,
                 total,
@@ -322,23 +311,11 @@ pub async fn list_teams(
         None
     };
     let window = args.window(total).gql()?;
-    let probe = Window {
-        offset: window.offset,
-        limit: window.limit + 1,
-    };
-    let mut rows = queries::list(&mut conn, org, &filter, order, probe)
+    let rows = queries::list(&mut conn, org, &filter, order, probe(window))
         .await
         .map_err(AppError::from)
         .gql()?;
-    let has_next = rows.len() as i64 > window.limit;
-    rows.truncate(window.limit as usize);
-    Ok(connection(
-        rows,
-        window.offset,
-        window.offset > 0,
-        has_next,
-        TeamsTotal { filter, total },
-    ))
+    Ok(page(rows, window, TeamsTotal { filter, total }))
 }
 
 /// An AI agent of a team.

@@ -2,7 +2,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, connection};
+use super::{Cursor, page, probe};
 use crate::auth::permissions::OrgRole;
 use crate::error::AppError;
 use crate::graphql::context::ContextExt;
@@ -147,22 +147,9 @@ pub async fn list_users(
         None
     };
     let window = args.window(total).gql()?;
-    // One extra row tells whether another page follows.
-    let probe = crate::pagination::Window {
-        offset: window.offset,
-        limit: window.limit + 1,
-    };
-    let mut rows = queries::list(&mut conn, org, &filter, probe)
+    let rows = queries::list(&mut conn, org, &filter, probe(window))
         .await
         .map_err(AppError::from)
         .gql()?;
-    let has_next = rows.len() as i64 > window.limit;
-    rows.truncate(window.limit as usize);
-    Ok(connection(
-        rows,
-        window.offset,
-        window.offset > 0,
-        has_next,
-        UsersTotal { filter, total },
-    ))
+    Ok(page(rows, window, UsersTotal { filter, total }))
 }
