@@ -210,7 +210,12 @@ fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
             .map(str::to_string)
     };
     RequestInfo {
-        request_id: header(REQUEST_ID_HEADER).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        // A client may name its request; an id unfit for logs and the audit trail is replaced.
+        request_id: header(REQUEST_ID_HEADER)
+            .filter(|id| {
+                !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_graphic())
+            })
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         ip_address: peer.map(|p| p.ip().to_string()),
         user_agent: header(header::USER_AGENT.as_str()).map(|ua| ua.chars().take(512).collect()),
     }
