@@ -34,6 +34,8 @@ impl Decimal {
     }
 }
 
+const MAX_DECIMAL_CHARS: usize = 40;
+
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -42,6 +44,12 @@ impl ScalarType for Decimal {
             Value::Number(n) => n.to_string(),
             _ => return Err(InputValueError::expected_type(value)),
         };
+        // Money needs few digits; a cap keeps hostile input from costly big-number parsing.
+        if text.len() > MAX_DECIMAL_CHARS {
+            return Err(InputValueError::custom(format!(
+                "decimal numbers have at most {MAX_DECIMAL_CHARS} characters"
+            )));
+        }
         let parsed = BigDecimal::from_str(&text)
             .map_err(|_| InputValueError::custom("invalid decimal number"))?;
         let scale = parsed.fractional_digit_count().max(0);
