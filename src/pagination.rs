@@ -97,6 +97,8 @@ impl PageArgs<'_> {
 }
 
 const CURSOR_PREFIX: &str = "offset:";
+/// Cursors point at most this far into a list, so offset arithmetic cannot overflow.
+const MAX_CURSOR_INDEX: i64 = i32::MAX as i64;
 
 /// The opaque cursor of the item at `index` in its list.
 pub fn encode_cursor(index: i64) -> String {
@@ -112,7 +114,7 @@ pub fn decode_cursor(field: &str, cursor: &str) -> AppResult<i64> {
             text.strip_prefix(CURSOR_PREFIX)
                 .and_then(|n| n.parse::<i64>().ok())
         })
-        .filter(|n| *n >= 0)
+        .filter(|n| (0..=MAX_CURSOR_INDEX).contains(n))
         .ok_or_else(|| AppError::bad_input(field, "invalid cursor"))
 }
 
@@ -138,6 +140,10 @@ mod tests {
     fn cursors_round_trip_and_reject_garbage() {
         assert_eq!(decode_cursor("after", &encode_cursor(41)).ok(), Some(41));
         assert!(decode_cursor("after", "not-a-cursor").is_err());
+        assert!(
+            decode_cursor("after", &encode_cursor(i64::MAX)).is_err(),
+            "no overflow past the bound"
+        );
     }
 
     #[test]

@@ -117,9 +117,33 @@ fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
             .map(|_| char::from(rng.sample(rand::distr::Alphanumeric)))
             .collect()
     };
-    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::warn!(path = %path.display(), "no JWT_SECRET set: generated a development secret");
     Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Drops a client-sent `x-request-id` unfit for logs and the audit trail, so one id
+/// (a fresh one in its place) is logged, returned and recorded.
+async fn normalize_request_id(mut request: Request, next: axum::middleware::Next) -> Response {
+    let valid = request.headers().get(REQUEST_ID_HEADER).map(|value| {
+        value.to_str().is_ok_and(|id| {
+            !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_graphic())
+        })
+    });
+    if valid == Some(false) {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
 }
 
 /// The router for `state`.
@@ -142,6 +166,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(normalize_request_id))
 }
 
 /// Binds and serves until `shutdown` fires.
@@ -210,12 +235,8 @@ fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
             .map(str::to_string)
     };
     RequestInfo {
-        // A client may name its request; an id unfit for logs and the audit trail is replaced.
-        request_id: header(REQUEST_ID_HEADER)
-            .filter(|id| {
-                !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_graphic())
-            })
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        // Set (or vetted) by the request-id layers; the fallback serves direct callers.
+        request_id: header(REQUEST_ID_HEADER).unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         ip_address: peer.map(|p| p.ip().to_string()),
         user_agent: header(header::USER_AGENT.as_str()).map(|ua| ua.chars().take(512).collect()),
     }

@@ -19,18 +19,80 @@ const TABLES: [&str; 9] = [
     "audit_logs",
 ];
 
-/// Whether a table exists: selecting from a missing table fails on both backends.
-async fn table_exists(url: &str, table: &str) -> bool {
-    let options = PoolOptions {
+fn options() -> PoolOptions {
+    PoolOptions {
         max_size: 1,
         acquire_timeout: std::time::Duration::from_secs(5),
         statement_timeout: std::time::Duration::from_secs(5),
-    };
-    let pool = Pool::new(url, &options, StatementCounter::default()).expect("pool");
+    }
+}
+
+/// Whether a table exists: selecting from a missing table fails on both backends.
+async fn table_exists(url: &str, table: &str) -> bool {
+    let pool = Pool::new(url, &options(), StatementCounter::default()).expect("pool");
     let mut pooled = pool.get().await.expect("connection");
     let mut conn = pooled.conn();
     let sql = format!("SELECT 1 FROM {table} WHERE 1 = 0");
     gateway::dispatch!(&mut conn, |c| c.batch_execute(&sql).await).is_ok()
+}
+
+/// Every model reads its table: the migrations and `schema.rs` agree on columns and types.
+async fn models_match_tables(url: &str) {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use gateway::db::schema::*;
+    let pool = Pool::new(url, &options(), StatementCounter::default()).expect("pool");
+    let mut pooled = pool.get().await.expect("connection");
+    let mut conn = pooled.conn();
+    gateway::dispatch!(&mut conn, |c| {
+        organizations::table
+            .select(gateway::organizations::Organization::as_select())
+            .load(c)
+            .await
+            .expect("organizations");
+        users::table
+            .select(gateway::users::User::as_select())
+            .load(c)
+            .await
+            .expect("users");
+        teams::table
+            .select(gateway::teams::Team::as_select())
+            .load(c)
+            .await
+            .expect("teams");
+        roles::table
+            .select(gateway::teams::Role::as_select())
+            .load(c)
+            .await
+            .expect("roles");
+        runs::table
+            .select(gateway::runs::Run::as_select())
+            .load(c)
+            .await
+            .expect("runs");
+        run_steps::table
+            .select(gateway::runs::RunStep::as_select())
+            .load(c)
+            .await
+            .expect("run_steps");
+        audit_logs::table
+            .select(gateway::audit::AuditLog::as_select())
+            .load(c)
+            .await
+            .expect("audit_logs");
+        api_keys::table
+            .select(api_keys::all_columns)
+            .limit(0)
+            .execute(c)
+            .await
+            .expect("api_keys");
+        run_events::table
+            .select(run_events::all_columns)
+            .limit(0)
+            .execute(c)
+            .await
+            .expect("run_events");
+    });
 }
 
 async fn round_trip(backend: Backend) {

@@ -36,21 +36,50 @@ async fn send(socket: &mut Socket, message: Value) {
         .unwrap();
 }
 
-/// The next JSON message that is not a keep-alive.
-async fn next(socket: &mut Socket) -> Value {
+/// The next JSON message that is not a keep-alive, if one comes within `wait`.
+async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout_at(deadline, socket.next())
             .await
-            .expect("a message within 10 s")
+            .ok()?
             .expect("the socket is open")
             .unwrap();
         if let Message::Text(text) = message {
             let value: Value = serde_json::from_str(&text).unwrap();
             if !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
-                return value;
+                return Some(value);
             }
         }
     }
+}
+
+/// The next JSON message that is not a keep-alive.
+async fn next(socket: &mut Socket) -> Value {
+    next_within(socket, Duration::from_secs(10))
+        .await
+        .expect("a message within 10 s")
+}
+
+/// Changes teams (another organization's first, then the caller's) until the
+/// subscription, whose registration the protocol does not acknowledge, sees one.
+async fn first_event(
+    app: &TestApp,
+    socket: &mut Socket,
+    token: &str,
+    other: Option<&str>,
+    name: &str,
+) -> Value {
+    for attempt in 0..50 {
+        if let Some(other) = other {
+            create_team(app, other, &format!("Not Yours {attempt}")).await;
+        }
+        create_team(app, token, &format!("{name} {attempt}")).await;
+        if let Some(message) = next_within(socket, Duration::from_millis(200)).await {
+            return message;
+        }
+    }
+    panic!("the subscription never delivered an event");
 }
 
 async fn create_team(app: &TestApp, token: &str, name: &str) {

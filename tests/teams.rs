@@ -155,7 +155,10 @@ async fn create_team_validates_like_the_seed(app: &TestApp) {
             json!({ "input": { "name": "T", "monthlyBudget": "1", "roles": [{ "title": "A", "expertise": "GURU" }] } }),
         )
         .await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "roles.0.expertise")
+    );
 
     // Nothing was half-written.
     let teams = app
@@ -298,7 +301,10 @@ async fn manage_roles(app: &TestApp) {
     let dup = app
         .gql(Some(&token), add, json!({ "input": { "teamId": team["id"], "role": { "title": "SEO Analyst", "expertise": "JUNIOR" } } }))
         .await;
-    assert_eq!(error_code(&dup), "CONFLICT");
+    assert_eq!(
+        (error_code(&dup), error_field(&dup)),
+        ("CONFLICT", "role.title")
+    );
 
     let update = "mutation($input: UpdateRoleInput!) { updateRole(input: $input) { role { title isActive expertise llmConfig } } }";
     let data = app
@@ -364,6 +370,34 @@ async fn manage_roles(app: &TestApp) {
         (error_code(&body), error_field(&body)),
         ("BAD_USER_INPUT", "roleIds")
     );
+
+    // A team with roles keeps one active: the last active role can be neither
+    // deactivated nor removed while inactive ones remain.
+    let copywriter = team["roles"][1]["id"].clone();
+    let strategist = team["roles"][0]["id"].clone();
+    app.data(
+        Some(&token),
+        update,
+        json!({ "input": { "id": copywriter, "isActive": false } }),
+    )
+    .await;
+    let body = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "input": { "id": strategist, "isActive": false } }),
+        )
+        .await;
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "isActive")
+    );
+    app.data(
+        Some(&token),
+        update,
+        json!({ "input": { "id": copywriter, "isActive": true } }),
+    )
+    .await;
 
     let remove = "mutation($input: RemoveRoleInput!) { removeRole(input: $input) { removedRoleId team { roleCount } } }";
     let data = app

@@ -77,13 +77,61 @@ pub fn ensure_code(error: &mut ServerError, fallback: &'static str) {
         } else {
             fallback
         };
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        extensions.set("code", code);
+        if code == "BAD_USER_INPUT"
+            && let Some(field) = input_field(&error.message)
+        {
+            extensions.set("field", field);
+        }
     }
 }
 
+/// The input field an engine message names, as a path below the mutation's `input`
+/// (`Invalid value for argument "input.roles.0.expertise", ...` -> `roles.0.expertise`).
+fn input_field(message: &str) -> Option<String> {
+    let quoted_after = |text: &str, marker: &str| -> Option<(String, usize)> {
+        let start = text.find(marker)? + marker.len();
+        let len = text[start..].find('"')?;
+        Some((text[start..start + len].to_string(), start + len))
+    };
+    let (argument, end) = quoted_after(message, "argument \"")?;
+    let mut path = match argument.strip_prefix("input.") {
+        Some(rest) => rest.to_string(),
+        None if argument == "input" => String::new(),
+        None => argument,
+    };
+    if let Some((field, _)) = quoted_after(&message[end..], ", field \"") {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&field);
+    }
+    (!path.is_empty()).then_some(path)
+}
+
 fn is_input_error(message: &str) -> bool {
-    message.starts_with("Invalid value for") || message.starts_with("Failed to parse")
+    message.starts_with("Invalid value for")
+        || message.starts_with("Failed to parse")
+        || message.starts_with("Expected input type")
+        || message.contains("(occurred while parsing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::input_field;
+
+    #[test]
+    fn input_fields_are_read_from_engine_messages() {
+        let nested = r#"Invalid value for argument "input.roles.0.expertise", enumeration type "Expertise" does not contain the value "GURU""#;
+        assert_eq!(input_field(nested).as_deref(), Some("roles.0.expertise"));
+        let missing = r#"Invalid value for argument "input", field "monthlyBudget" of type "Decimal!" is required but not provided"#;
+        assert_eq!(input_field(missing).as_deref(), Some("monthlyBudget"));
+        let plain = r#"Invalid value for argument "first", expected type "Int""#;
+        assert_eq!(input_field(plain).as_deref(), Some("first"));
+        assert_eq!(
+            input_field(r#"Failed to parse "Decimal": invalid decimal number"#),
+            None
+        );
+    }
 }

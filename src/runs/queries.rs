@@ -106,9 +106,10 @@ pub async fn recent_by_teams(
     match conn {
         Conn::Pg(c) => {
             let sql = format!(
-                "SELECT r.* FROM unnest($2) AS t(team_id) CROSS JOIN LATERAL ( \
+                "SELECT r.* FROM unnest($2) WITH ORDINALITY AS t(team_id, ord) CROSS JOIN LATERAL ( \
                    SELECT * FROM runs WHERE runs.organization_id = $1 AND runs.team_id = t.team_id {} \
-                   ORDER BY runs.created_at DESC, runs.id DESC LIMIT $3 OFFSET $4) r",
+                   ORDER BY runs.created_at DESC, runs.id DESC LIMIT $3 OFFSET $4) r \
+                 ORDER BY t.ord, r.created_at DESC, r.id DESC",
                 if status.is_some() {
                     "AND runs.status = $5"
                 } else {

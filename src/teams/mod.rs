@@ -56,7 +56,8 @@ impl Team {
         if self.monthly_budget.0.is_zero() {
             return BigDecimal::from(0);
         }
-        (&self.current_spend.0 * BigDecimal::from(100) / &self.monthly_budget.0).with_scale(2)
+        (&self.current_spend.0 * BigDecimal::from(100) / &self.monthly_budget.0)
+            .with_scale_round(2, bigdecimal::RoundingMode::HalfEven)
     }
 
     pub fn audit_values(&self) -> serde_json::Value {

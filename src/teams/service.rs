@@ -211,6 +211,7 @@ pub async fn add_role(
             .map_err(on_unique("role.title", ROLE_TITLE_TAKEN))?
             .pop()
             .ok_or_else(|| AppError::Internal("role insert returned no row".into()))?;
+        ensure_active_role(tx, org, team_id, "role.isActive").await?;
         audit::record(
             tx,
             actor,
@@ -274,6 +275,7 @@ pub async fn update_role(
         let after = queries::update_role(tx, org, id, &update)
             .await
             .map_err(on_unique("title", ROLE_TITLE_TAKEN))?;
+        ensure_active_role(tx, org, after.team_id, "isActive").await?;
         audit::record(
             tx,
             actor,
@@ -303,6 +305,7 @@ pub async fn remove_role(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
             .await?
             .ok_or(AppError::not_found("role"))?;
         queries::delete_role(tx, org, id).await?;
+        ensure_active_role(tx, org, role.team_id, "id").await?;
         audit::record(
             tx,
             actor,
@@ -317,6 +320,25 @@ pub async fn remove_role(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
         .await?;
         Ok(role)
     })
+}
+
+/// A team with roles keeps at least one of them active (checked after a change, under
+/// the team lock, so the transaction rolls the change back).
+async fn ensure_active_role(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    field: &str,
+) -> AppResult<()> {
+    let roles = queries::roles_of_teams(conn, org, &[team_id]).await?;
+    if roles.is_empty() || roles.iter().any(|r| r.is_active) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            field,
+            "a team with roles must keep at least one active role",
+        ))
+    }
 }
 
 /// Sets a team's role order; `role_ids` must list each of the team's roles once.

@@ -6,7 +6,8 @@ CREATE TABLE teams (
   name varchar(100) NOT NULL CHECK (length(trim(name)) > 0),
   description text CHECK (length(description) <= 1000),
   monthly_budget numeric(10,2) NOT NULL CHECK (monthly_budget > 0 AND monthly_budget <= 10000),
-  current_spend numeric(10,2) NOT NULL DEFAULT 0 CHECK (current_spend >= 0),
+  -- Run costs have 4 decimals; spend keeps them all so both backends sum alike.
+  current_spend numeric(12,4) NOT NULL DEFAULT 0 CHECK (current_spend >= 0),
   status varchar(20) NOT NULL DEFAULT 'IDLE'
     CHECK (status IN ('IDLE', 'RUNNING', 'COMPLETED', 'FAILED')),
   last_executed_at timestamptz,

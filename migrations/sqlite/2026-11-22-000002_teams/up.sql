@@ -6,6 +6,7 @@ CREATE TABLE teams (
   name TEXT NOT NULL CHECK (length(trim(name)) > 0 AND length(name) <= 100),
   description TEXT CHECK (length(description) <= 1000),
   monthly_budget INTEGER NOT NULL CHECK (monthly_budget > 0 AND monthly_budget <= 100000000),
+  -- Run costs have 4 decimals; spend keeps them all so both backends sum alike.
   current_spend INTEGER NOT NULL DEFAULT 0 CHECK (current_spend >= 0),
   status TEXT NOT NULL DEFAULT 'IDLE' CHECK (status IN ('IDLE', 'RUNNING', 'COMPLETED', 'FAILED')),
   last_executed_at TEXT,

@@ -75,7 +75,7 @@ impl User {
             .load_one(OrganizationKey(self.organization_id))
             .await
             .gql()?
-            .ok_or_else(|| async_graphql::Error::new("organization not found"))
+            .ok_or_else(|| crate::graphql::errors::to_gql(&AppError::not_found("organization")))
     }
 }
 
