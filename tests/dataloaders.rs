@@ -168,24 +168,30 @@ async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
 async fn newest_runs_come_first_and_page(app: &TestApp) {
     let token = app.sign_up("acme").await;
     seed(app, &token, 2).await;
-    let query = "{ teams(first: 1) { edges { node { runs(first: 5, after: \"b2Zmc2V0OjQ\") {
-        totalCount pageInfo { hasNextPage hasPreviousPage } edges { cursor node { inputs } } } } } } }";
+    // Both teams' windows come from one batched statement; each keeps its own order.
+    let query = "{ teams(first: 2) { edges { node { runs(first: 5, after: \"b2Zmc2V0OjQ\") {
+        totalCount pageInfo { hasNextPage hasPreviousPage } edges { node { inputs team { name } } } } } } } }";
     let data = app.data(Some(&token), query, json!({})).await;
-    let runs = &data["teams"]["edges"][0]["node"]["runs"];
-    assert_eq!(runs["totalCount"], 12);
-    assert_eq!(runs["pageInfo"]["hasNextPage"], true);
-    assert_eq!(runs["pageInfo"]["hasPreviousPage"], true);
-    let prompts: Vec<&str> = runs["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        prompts,
-        ["run 6", "run 5", "run 4", "run 3", "run 2"],
-        "newest first, after the 5th"
-    );
+    for (i, team) in ["Team 00", "Team 01"].iter().enumerate() {
+        let runs = &data["teams"]["edges"][i]["node"]["runs"];
+        assert_eq!(runs["totalCount"], 12);
+        assert_eq!(runs["pageInfo"]["hasNextPage"], true);
+        assert_eq!(runs["pageInfo"]["hasPreviousPage"], true);
+        let edges = runs["edges"].as_array().unwrap();
+        let prompts: Vec<&str> = edges
+            .iter()
+            .map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            prompts,
+            ["run 6", "run 5", "run 4", "run 3", "run 2"],
+            "newest first, after the 5th"
+        );
+        assert!(
+            edges.iter().all(|e| e["node"]["team"]["name"] == *team),
+            "each team gets its own runs"
+        );
+    }
 
     let last =
         "{ teams(first: 1) { edges { node { runs(last: 2) { edges { node { inputs } } } } } } }";

@@ -160,6 +160,28 @@ async fn playground_and_probes(app: &TestApp) {
         response.headers().contains_key("x-request-id"),
         "every response carries a request id"
     );
+    // A client's own request id is kept when it is fit for logs, replaced when not.
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "client-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "client-42");
+    let long = "x".repeat(200);
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", &long)
+        .send()
+        .await
+        .unwrap();
+    let replaced = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        replaced != long && replaced.len() <= 64,
+        "replaced: {replaced}"
+    );
 }
 
 async fn internal_errors_show_a_request_id_and_no_sql(app: &TestApp) {

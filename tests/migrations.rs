@@ -121,6 +121,7 @@ async fn round_trip(backend: Backend) {
         .await
         .expect("up again");
     assert_eq!(reapplied, applied);
+    models_match_tables(&db.url).await;
     assert!(
         migrations::run(&db.url, Direction::Up)
             .await

@@ -145,9 +145,20 @@ async fn create_team_validates_like_the_seed(app: &TestApp) {
         .await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     let body = app
+        .gql(
+            Some(&token),
+            CREATE,
+            json!({ "input": { "name": "T", "monthlyBudget": true } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    let body = app
         .gql(Some(&token), CREATE, json!({ "input": { "name": "T" } }))
         .await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    assert_eq!(
+        (error_code(&body), error_field(&body)),
+        ("BAD_USER_INPUT", "monthlyBudget")
+    );
     let body = app
         .gql(
             Some(&token),
@@ -498,6 +509,21 @@ async fn another_organizations_data_is_not_found(app: &TestApp) {
         )
         .await;
     assert_eq!(data["teams"]["totalCount"], 0);
+    let data = app
+        .data(Some(&bob), "{ users { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data["users"]["totalCount"], 1, "only Bob's own user");
+    let viewer = app
+        .data(Some(&alice), "{ viewer { user { id } } }", json!({}))
+        .await;
+    let body = app
+        .gql(
+            Some(&bob),
+            "query($id: ID!) { user(id: $id) { email } }",
+            json!({ "id": viewer["viewer"]["user"]["id"] }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "NOT_FOUND");
 
     let attempts = [
         (
@@ -519,6 +545,10 @@ async fn another_organizations_data_is_not_found(app: &TestApp) {
         (
             "mutation($id: ID!) { removeRole(input: {id: $id}) { removedRoleId } }",
             role_id.clone(),
+        ),
+        (
+            "mutation($id: ID!) { reorderRoles(input: {teamId: $id, roleIds: []}) { team { id } } }",
+            team["id"].clone(),
         ),
     ];
     for (mutation, id) in attempts {

@@ -167,17 +167,14 @@ pub async fn login(
 ) -> AppResult<Session> {
     let denied = || AppError::Unauthenticated("invalid email or password".into());
     let user = user_queries::by_email(conn, &email.trim().to_lowercase()).await?;
-    let Some(user) = user else {
-        // Spend the same effort as a real check so timing does not reveal accounts.
-        password::verify(password.to_owned(), DUMMY_HASH.to_owned()).await;
+    // Unknown users and users without a password cost a full check too, so timing
+    // does not tell which accounts exist.
+    let stored = user.as_ref().and_then(|u| u.password_hash.clone());
+    let checked_against = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_owned());
+    let matches = password::verify(password.to_owned(), checked_against).await;
+    let (Some(user), Some(_), true) = (user, stored, matches) else {
         return Err(denied());
     };
-    let Some(stored) = user.password_hash.clone() else {
-        return Err(denied());
-    };
-    if !password::verify(password.to_owned(), stored).await {
-        return Err(denied());
-    }
     let (user, organization) = user_queries::active_with_organization(conn, user.id)
         .await?
         .ok_or_else(|| {
