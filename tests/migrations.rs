@@ -128,7 +128,6 @@ async fn round_trip(backend: Backend) {
             .expect("idempotent")
             .is_empty()
     );
-    db.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,15 +106,31 @@ impl TestDatabase {
             }
         }
     }
+}
 
-    pub async fn drop_database(&self) {
-        if let (Some(admin_url), Some(name)) = (&self.admin_url, &self.name)
-            && let Ok(mut conn) = AsyncPgConnection::establish(admin_url).await
-        {
-            let _ = conn
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await;
-        }
+/// Dropped with the test, passed or panicked, so no database outlives its test.
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (Some(admin_url), Some(name)) = (self.admin_url.take(), self.name.take()) else {
+            return;
+        };
+        // A runtime of its own: this may run while the test's runtime is unwinding.
+        let dropper = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url).await {
+                    let _ = conn
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        });
+        let _ = dropper.join();
     }
 }
 
@@ -167,7 +183,6 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops cleanly");
         }
-        self.db.drop_database().await;
     }
 
     pub fn url(&self, path: &str) -> String {
