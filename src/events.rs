@@ -22,16 +22,6 @@ pub enum Event {
     },
 }
 
-impl Event {
-    pub fn organization_id(&self) -> Id {
-        match self {
-            Event::TeamChanged {
-                organization_id, ..
-            } => *organization_id,
-        }
-    }
-}
-
 /// Fan-out of events to every subscriber of this process.
 #[derive(Clone)]
 pub struct EventBus {

@@ -63,15 +63,6 @@ pub enum Conn<'a> {
     Sqlite(&'a mut SqliteConn),
 }
 
-impl Conn<'_> {
-    pub fn backend(&self) -> Backend {
-        match self {
-            Conn::Pg(_) => Backend::Postgres,
-            Conn::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-}
-
 /// Runs `$body` with `$c` bound to the concrete connection of `$conn`'s backend.
 /// The body is compiled once per backend, so it must be valid diesel for both.
 #[macro_export]
@@ -240,28 +231,12 @@ impl Pool {
         }
     }
 
-    pub fn backend(&self) -> Backend {
-        match self {
-            Pool::Pg(_) => Backend::Postgres,
-            Pool::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-
     pub async fn get(&self) -> Result<PooledConn, DbError> {
         match self {
             Pool::Pg(pool) => pool.get().await.map(PooledConn::Pg),
             Pool::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite),
         }
         .map_err(|e| DbError::Pool(e.to_string()))
-    }
-
-    /// Pool occupancy: (connections in the pool, idle connections, waiting callers).
-    pub fn status(&self) -> (usize, usize, usize) {
-        let status = match self {
-            Pool::Pg(pool) => pool.status(),
-            Pool::Sqlite(pool) => pool.status(),
-        };
-        (status.size, status.available, status.waiting)
     }
 
     /// Whether the database answers a trivial query.
