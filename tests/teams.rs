@@ -662,7 +662,63 @@ async fn teams_paginate_filter_and_sort(app: &TestApp) {
     );
 }
 
+async fn concurrent_changes_keep_the_rules(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    // Twenty teams at once: every write lands (SQLite writers queue, none fail).
+    let creates = (0..20).map(|i| {
+        app.gql(
+            Some(&token),
+            CREATE,
+            json!({ "input": { "name": format!("Team {i}"), "monthlyBudget": "10" } }),
+        )
+    });
+    for body in futures_util::future::join_all(creates).await {
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let data = app
+        .data(Some(&token), "{ teams { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data["teams"]["totalCount"], 20);
+
+    // Fifteen roles at once into an empty team: exactly ten fit.
+    let team = create(
+        app,
+        &token,
+        json!({ "input": { "name": "Crowded", "monthlyBudget": "10" } }),
+    )
+    .await;
+    let add = "mutation($input: AddRoleInput!) { addRole(input: $input) { role { id } } }";
+    let adds = (0..15).map(|i| {
+        app.gql(
+            Some(&token),
+            add,
+            json!({ "input": { "teamId": team["id"], "role": { "title": format!("Agent {i}"), "expertise": "JUNIOR" } } }),
+        )
+    });
+    let results = futures_util::future::join_all(adds).await;
+    let added = results
+        .iter()
+        .filter(|body| body.get("errors").is_none())
+        .count();
+    assert_eq!(added, 10, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|body| body.get("errors").is_some())
+            .all(|body| error_code(body) == "BAD_USER_INPUT")
+    );
+    let data = app
+        .data(
+            Some(&token),
+            "query($id: ID!) { team(id: $id) { roleCount } }",
+            json!({ "id": team["id"] }),
+        )
+        .await;
+    assert_eq!(data["team"]["roleCount"], 10);
+}
+
 backend_tests! {
+    concurrency => concurrent_changes_keep_the_rules;
     create_with_roles => create_team_with_roles;
     create_validation => create_team_validates_like_the_seed;
     update_and_delete => update_and_delete_teams;
