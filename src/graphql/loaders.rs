@@ -163,6 +163,19 @@ pub struct TeamRunCountKey {
     pub filter: RunFilter,
 }
 
+/// Rows of a one-to-many relation under their parent's key; every key gets a list,
+/// empty when the parent has no rows.
+fn group<K, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Vec<V>>
+where
+    K: Copy + Eq + std::hash::Hash,
+{
+    let mut grouped: HashMap<K, Vec<V>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for row in rows {
+        grouped.entry(key_of(&row)).or_default().push(row);
+    }
+    grouped
+}
+
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> Id) -> Vec<Id> {
     keys.iter().map(|k| id(*k)).collect()
 }
@@ -257,15 +270,7 @@ impl Loader<TeamRolesKey> for Db {
             self.org,
             &ids(keys, |k| k.0)
         ))?;
-        let mut grouped: HashMap<TeamRolesKey, Vec<Role>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for role in rows {
-            grouped
-                .entry(TeamRolesKey(role.team_id))
-                .or_default()
-                .push(role);
-        }
-        Ok(grouped)
+        Ok(group(keys, rows, |role| TeamRolesKey(role.team_id)))
     }
 }
 
@@ -282,15 +287,7 @@ impl Loader<RunStepsKey> for Db {
             self.org,
             &ids(keys, |k| k.0)
         ))?;
-        let mut grouped: HashMap<RunStepsKey, Vec<RunStep>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for step in rows {
-            grouped
-                .entry(RunStepsKey(step.run_id))
-                .or_default()
-                .push(step);
-        }
-        Ok(grouped)
+        Ok(group(keys, rows, |step| RunStepsKey(step.run_id)))
     }
 }
 
@@ -303,29 +300,24 @@ impl Loader<TeamRunsKey> for Db {
         keys: &[TeamRunsKey],
     ) -> Result<HashMap<TeamRunsKey, Vec<Run>>, LoadError> {
         // Teams asking for the same window (the usual case) share one statement.
-        let mut by_window: HashMap<(RunFilter, Window), Vec<Id>> = HashMap::new();
+        let mut by_window: HashMap<(RunFilter, Window), Vec<TeamRunsKey>> = HashMap::new();
         for key in keys {
             by_window
                 .entry((key.filter, key.window))
                 .or_default()
-                .push(key.team_id);
+                .push(*key);
         }
-        let mut result: HashMap<TeamRunsKey, Vec<Run>> =
-            keys.iter().map(|k| (*k, Vec::new())).collect();
-        for ((filter, window), team_ids) in by_window {
+        let mut result = HashMap::with_capacity(keys.len());
+        for ((filter, window), window_keys) in by_window {
+            let team_ids = ids(&window_keys, |k| k.team_id);
             let rows = with_conn!(self, |conn| runs::recent_by_teams(
                 &mut conn, self.org, &team_ids, filter, window
             ))?;
-            for run in rows {
-                result
-                    .entry(TeamRunsKey {
-                        team_id: run.team_id,
-                        filter,
-                        window,
-                    })
-                    .or_default()
-                    .push(run);
-            }
+            result.extend(group(&window_keys, rows, |run| TeamRunsKey {
+                team_id: run.team_id,
+                filter,
+                window,
+            }));
         }
         Ok(result)
     }
