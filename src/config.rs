@@ -97,6 +97,8 @@ pub struct Config {
     pub db_statement_timeout_seconds: u64,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub engine: crate::engine::EngineConfig,
 }
 
 impl Config {
@@ -129,6 +131,7 @@ impl Config {
             self.db_pool_size != Some(0),
             "DB_POOL_SIZE must be at least 1"
         );
+        self.engine.validate()?;
         if let Some(secret) = &self.jwt_secret {
             anyhow::ensure!(
                 secret.len() >= 32,
@@ -158,7 +161,8 @@ impl fmt::Display for Config {
         write!(
             f,
             "database={} bind={} data_dir={} jwt_secret={} token_ttl={}s pool={} statement_timeout={}s \
-             depth<={} complexity<={} body<={}B batch<={} timeout={}s introspection={}",
+             depth<={} complexity<={} body<={}B batch<={} timeout={}s introspection={} \
+             workers={} lease={}s backend={:?}",
             mask_url(&self.database_url()),
             self.bind,
             self.data_dir.display(),
@@ -177,6 +181,9 @@ impl fmt::Display for Config {
             self.limits.max_batch_size,
             self.limits.request_timeout_seconds,
             self.limits.introspection,
+            self.engine.run_workers,
+            self.engine.run_lease_seconds,
+            self.engine.agent_backend,
         )
     }
 }

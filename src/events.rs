@@ -1,8 +1,24 @@
-//! The in-process event bus behind subscriptions.
+//! The event bus behind subscriptions.
+//!
+//! Within a process, events fan out through a tokio broadcast channel. On PostgreSQL,
+//! run events also travel to the other gateway processes on the same database: the
+//! transaction that stores an event sends a `NOTIFY` carrying only a reference (it is
+//! delivered on commit, atomically with the rows), and each process's listener reads
+//! the referenced rows once and broadcasts them locally. The `run_events` table stays
+//! the source of truth; subscribers that notice a gap read it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
-use crate::db::Id;
+use crate::db::{Conn, Id, Pool};
+use crate::runs::{RunEvent, queries as run_queries};
+
+/// The PostgreSQL notification channel.
+pub const CHANNEL: &str = "gateway_events";
 
 /// How an entity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
@@ -20,26 +36,153 @@ pub enum Event {
         team_id: Id,
         kind: ChangeKind,
     },
+    /// A committed run event.
+    Run(Arc<RunEvent>),
+    /// Events may have been missed (the listener reconnected): subscribers re-read
+    /// the event log.
+    Resync,
 }
 
-/// Fan-out of events to every subscriber of this process.
+/// What a notification carries: which events of which run to read.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Notice {
+    /// The sending bus, which has already broadcast the events itself.
+    from: uuid::Uuid,
+    org: Id,
+    run: Id,
+    first: i64,
+    last: i64,
+}
+
+/// Fan-out of events to every subscriber of this process (and, on PostgreSQL, of the
+/// other processes on the same database).
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
+    id: uuid::Uuid,
 }
 
 impl EventBus {
     pub fn new(capacity: usize) -> EventBus {
         let (sender, _) = broadcast::channel(capacity);
-        EventBus { sender }
+        EventBus {
+            sender,
+            id: uuid::Uuid::new_v4(),
+        }
     }
 
-    /// Publishes to current subscribers; with none listening the event is dropped.
+    /// Publishes to current subscribers of this process; with none listening the
+    /// event is dropped.
     pub fn publish(&self, event: Event) {
         let _ = self.sender.send(event);
     }
 
+    /// Publishes run events after the transaction that stored them committed.
+    pub fn publish_runs(&self, events: Vec<RunEvent>) {
+        for event in events {
+            self.publish(Event::Run(Arc::new(event)));
+        }
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// Inside the transaction storing `events` (all of one run, in order): tells the
+    /// other processes about them on commit. Nothing to do on SQLite, which is never
+    /// shared between processes.
+    pub async fn notify_in_tx(
+        &self,
+        conn: &mut Conn<'_>,
+        events: &[RunEvent],
+    ) -> diesel::QueryResult<()> {
+        let (Conn::Pg(c), Some(first), Some(last)) = (conn, events.first(), events.last()) else {
+            return Ok(());
+        };
+        let notice = Notice {
+            from: self.id,
+            org: first.organization_id,
+            run: first.run_id,
+            first: first.seq,
+            last: last.seq,
+        };
+        let payload = serde_json::to_string(&notice).unwrap_or_default();
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(payload)
+            .execute(*c)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens for other processes' notifications on a dedicated connection until
+    /// `stop` fires, reconnecting (and telling subscribers to resync) after a failure.
+    pub async fn listen(
+        self,
+        url: String,
+        pool: Pool,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let session = self.listen_once(&url, &pool);
+            tokio::select! {
+                result = session => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "event listener lost its connection; reconnecting");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn listen_once(&self, url: &str, pool: &Pool) -> Result<(), String> {
+        let mut conn = AsyncPgConnection::establish(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Anything sent while this process was not listening is only in the tables.
+        self.publish(Event::Resync);
+        let mut notifications = std::pin::pin!(conn.notifications_stream());
+        while let Some(notification) = notifications.next().await {
+            let notification = notification.map_err(|e| e.to_string())?;
+            let Ok(notice) = serde_json::from_str::<Notice>(&notification.payload) else {
+                tracing::warn!(payload = %notification.payload, "ignoring a malformed notification");
+                continue;
+            };
+            if notice.from == self.id {
+                continue;
+            }
+            match self.read(pool, &notice).await {
+                Ok(events) => self.publish_runs(events),
+                Err(error) => {
+                    tracing::warn!(%error, "could not read notified run events");
+                    self.publish(Event::Resync);
+                }
+            }
+        }
+        Err("notification stream ended".into())
+    }
+
+    async fn read(&self, pool: &Pool, notice: &Notice) -> Result<Vec<RunEvent>, String> {
+        let mut pooled = pool.get().await.map_err(|e| e.to_string())?;
+        let rows = run_queries::events_between(
+            &mut pooled.conn(),
+            notice.org,
+            notice.run,
+            notice.first - 1,
+            notice.last,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        rows.into_iter().map(RunEvent::from_row).collect()
     }
 }

@@ -24,6 +24,7 @@ use crate::auth::token::TokenKeys;
 use crate::config::{Config, Limits};
 use crate::db::migrations::{self, Direction};
 use crate::db::{Backend, Pool, PoolOptions, StatementCounter};
+use crate::engine::{Engine, RunControl};
 use crate::events::EventBus;
 use crate::graphql::context::{Auth, RequestContext};
 use crate::graphql::errors::REQUEST_ID;
@@ -48,12 +49,17 @@ pub struct Running {
     pub state: AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    engine: Engine,
+    background: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
-    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    /// Stops accepting connections, lets in-flight requests finish, stops the run
+    /// workers (releasing their runs to other processes) and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
+        self.engine.stop().await;
+        let _ = self.background.send(true);
         self.task.await??;
         Ok(())
     }
@@ -92,7 +98,8 @@ pub async fn open(config: &Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         pool,
         keys: TokenKeys::new(&secret, config.token_ttl_seconds),
-        bus: EventBus::new(1024),
+        bus: EventBus::new(4096),
+        runs: RunControl::default(),
         statements,
     })
 }
@@ -177,6 +184,32 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
     let app = router(state.clone(), config.limits.clone());
+    let url = config.database_url();
+    let (background, background_rx) = tokio::sync::watch::channel(false);
+    if Backend::of_url(&url) == Backend::Postgres {
+        tokio::spawn(
+            state
+                .bus
+                .clone()
+                .listen(url.clone(), state.pool.clone(), background_rx),
+        );
+    }
+    // The workers get their own connections so runs and requests never starve each other.
+    let engine_pool = Pool::new(
+        &url,
+        &PoolOptions {
+            max_size: config.engine.run_workers * 2 + 1,
+            acquire_timeout: std::time::Duration::from_secs(10),
+            statement_timeout: std::time::Duration::from_secs(config.db_statement_timeout_seconds),
+        },
+        StatementCounter::default(),
+    )?;
+    let engine = Engine::start(
+        &config.engine,
+        engine_pool,
+        state.bus.clone(),
+        state.runs.clone(),
+    )?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(
@@ -193,6 +226,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         state,
         shutdown,
         task,
+        engine,
+        background,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use crate::auth::token::TokenKeys;
 use crate::db::{Pool, StatementCounter};
+use crate::engine::RunControl;
 use crate::events::EventBus;
 
 #[derive(Clone)]
@@ -9,6 +10,8 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: TokenKeys,
     pub bus: EventBus,
+    /// Reaches this process's run workers.
+    pub runs: RunControl,
     /// SQL statements run by this process.
     pub statements: StatementCounter,
 }

@@ -76,6 +76,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 completed_at: Some(created),
                 created_at: created,
                 updated_at: created,
+                event_seq: 0,
             };
             gateway::runs::queries::insert_run(&mut pooled.conn(), &run)
                 .await

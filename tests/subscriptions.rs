@@ -6,60 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
-use futures_util::{SinkExt, StreamExt};
+use common::ws::{Socket, connect, next, next_within, send};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const SUBSCRIPTION: &str = "subscription { teamsChanged { kind team { name roleCount } } }";
-
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let url = app.url("/graphql").replacen("http", "ws", 1);
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket connects");
-    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next JSON message that is not a keep-alive, if one comes within `wait`.
-async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .ok()?
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
-                return Some(value);
-            }
-        }
-    }
-}
-
-/// The next JSON message that is not a keep-alive.
-async fn next(socket: &mut Socket) -> Value {
-    next_within(socket, Duration::from_secs(10))
-        .await
-        .expect("a message within 10 s")
-}
 
 /// Changes teams (another organization's first, then the caller's) until the
 /// subscription, whose registration the protocol does not acknowledge, sees one.

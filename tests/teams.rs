@@ -37,8 +37,8 @@ async fn create_team_with_roles(app: &TestApp) {
     let team = create(app, &token, team_input("  <b>Marketing</b> Team ")).await;
     assert_eq!(team["name"], "Marketing Team", "tags stripped and trimmed");
     assert_eq!(team["monthlyBudget"], "500.00");
-    assert_eq!(team["currentSpend"], "0.00");
-    assert_eq!(team["remainingBudget"], "500.00");
+    assert_eq!(team["currentSpend"], "0.0000");
+    assert_eq!(team["remainingBudget"], "500.0000");
     assert_eq!(team["budgetUtilization"], 0.0);
     assert_eq!(team["status"], "IDLE");
     assert_eq!(team["roleCount"], 2);

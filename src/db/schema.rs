@@ -173,6 +173,7 @@ diesel::table! {
         completed_at -> Nullable<PortableTimestamp>,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
+        event_seq -> BigInt,
     }
 }
 

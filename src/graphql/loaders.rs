@@ -18,7 +18,7 @@ use crate::db::{Id, Pool};
 use crate::error::AppError;
 use crate::organizations::{Organization, queries as orgs};
 use crate::pagination::Window;
-use crate::runs::{Run, RunFilter, RunStep, queries as runs};
+use crate::runs::{Run, RunEvent, RunFilter, RunStep, queries as runs};
 use crate::teams::{Role, Team, queries as teams};
 use crate::users::{User, queries as users};
 
@@ -149,6 +149,9 @@ pub struct TeamRolesKey(pub Id);
 /// A run's steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RunStepsKey(pub Id);
+/// A run's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunEventsKey(pub Id);
 /// One window of a team's runs, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TeamRunsKey {
@@ -288,6 +291,28 @@ impl Loader<RunStepsKey> for Db {
             &ids(keys, |k| k.0)
         ))?;
         Ok(group(keys, rows, |step| RunStepsKey(step.run_id)))
+    }
+}
+
+impl Loader<RunEventsKey> for Db {
+    type Value = Vec<RunEvent>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[RunEventsKey],
+    ) -> Result<HashMap<RunEventsKey, Vec<RunEvent>>, LoadError> {
+        let rows = with_conn!(self, |conn| runs::events_of_runs(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        let events = rows
+            .into_iter()
+            .map(RunEvent::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Arc::new(AppError::Internal(e)))?;
+        Ok(group(keys, events, |event| RunEventsKey(event.run_id)))
     }
 }
 

@@ -9,6 +9,8 @@ use crate::db::Id;
 use crate::error::AppError;
 use crate::events::{ChangeKind, Event};
 use crate::organizations::Organization;
+use crate::runs::service::{self as run_service, ExecutionConfigInput as RunConfig};
+use crate::runs::{QualityPreference, Run};
 use crate::teams::{
     Expertise, NewRoleInput, NewTeamInput, Role, RoleChanges, Team, TeamChanges, service,
 };
@@ -190,6 +192,45 @@ pub struct ReorderRolesInput {
 #[derive(SimpleObject)]
 pub struct ReorderRolesPayload {
     pub team: Team,
+}
+
+/// Execution settings of a run; omitted fields take the defaults.
+#[derive(InputObject, Default)]
+pub struct ExecutionConfigInput {
+    /// Agent attempts a step may take before it fails (1-20, default 5).
+    pub max_iterations: Option<i32>,
+    /// Wall-clock limit of the run in minutes (1-1440, default 30).
+    pub timeout_minutes: Option<i32>,
+    /// Length of the agents' answers (default BALANCED).
+    pub quality_preference: Option<QualityPreference>,
+}
+
+/// Input of `startRun`.
+#[derive(InputObject)]
+pub struct StartRunInput {
+    pub team_id: ID,
+    /// What the team works on: a non-empty JSON object (at most 64 KiB).
+    pub inputs: Json<serde_json::Value>,
+    pub execution_config: Option<ExecutionConfigInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct StartRunPayload {
+    /// The run, PENDING until a worker picks it up.
+    pub run: Run,
+}
+
+/// Input of `cancelRun`.
+#[derive(InputObject)]
+pub struct CancelRunInput {
+    pub id: ID,
+    /// Why, kept as the run's error message (at most 500 characters).
+    pub reason: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct CancelRunPayload {
+    pub run: Run,
 }
 
 fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
@@ -412,5 +453,62 @@ impl Mutation {
             .gql()?;
         team_changed(ctx, team.organization_id, team.id, ChangeKind::Updated);
         Ok(ReorderRolesPayload { team })
+    }
+
+    /// Starts a run of a team: one step per active role, in order. Returns at once
+    /// with the PENDING run; watch it with the `runUpdates` subscription. Needs
+    /// `runs.start`. BUDGET_EXCEEDED when the estimated cost does not fit the team's
+    /// remaining monthly budget.
+    async fn start_run(
+        &self,
+        ctx: &Context<'_>,
+        input: StartRunInput,
+    ) -> async_graphql::Result<StartRunPayload> {
+        let actor = ctx.actor()?;
+        let team_id = parse_id(&input.team_id, "team").gql()?;
+        let config = input.execution_config.unwrap_or_default();
+        let config = RunConfig {
+            max_iterations: config.max_iterations,
+            timeout_minutes: config.timeout_minutes,
+            quality_preference: config.quality_preference,
+        };
+        let mut pooled = ctx.db().await?;
+        let state = ctx.state();
+        let (run, events) = run_service::start_run(
+            &mut pooled.conn(),
+            &state.bus,
+            actor,
+            team_id,
+            input.inputs.0,
+            config,
+        )
+        .await
+        .gql()?;
+        state.bus.publish_runs(events);
+        state.runs.wake();
+        team_changed(ctx, run.organization_id, run.team_id, ChangeKind::Updated);
+        Ok(StartRunPayload { run })
+    }
+
+    /// Cancels a pending or running run before its next step; a step in flight is
+    /// abandoned (its answer is neither stored nor charged). Needs `runs.cancel`.
+    /// CONFLICT when the run already ended.
+    async fn cancel_run(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelRunInput,
+    ) -> async_graphql::Result<CancelRunPayload> {
+        let actor = ctx.actor()?;
+        let run_id = parse_id(&input.id, "run").gql()?;
+        let mut pooled = ctx.db().await?;
+        let state = ctx.state();
+        let (run, events) =
+            run_service::cancel_run(&mut pooled.conn(), &state.bus, actor, run_id, input.reason)
+                .await
+                .gql()?;
+        state.runs.abandon(run.id);
+        state.bus.publish_runs(events);
+        team_changed(ctx, run.organization_id, run.team_id, ChangeKind::Updated);
+        Ok(CancelRunPayload { run })
     }
 }

@@ -1,11 +1,41 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Subscription};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::context::ContextExt;
+use super::context::{ContextExt, parse_id};
+use super::errors::GqlResult;
 use super::loaders::TeamKey;
+use super::types::run::RunEventObject;
+use crate::db::{Id, Pool};
+use crate::error::{AppError, AppResult};
 use crate::events::{ChangeKind, Event};
+use crate::runs::{RunEvent, RunEventKind, RunStatus, queries as run_queries};
 use crate::teams::Team;
+
+/// A run's status and its stored events after `after`; NOT_FOUND for a run of
+/// another organization or none.
+async fn stored_events(
+    pool: &Pool,
+    org: Id,
+    run_id: Id,
+    after: i64,
+) -> AppResult<(RunStatus, Vec<RunEvent>)> {
+    let mut pooled = pool.get().await?;
+    let mut conn = pooled.conn();
+    let run = run_queries::by_ids(&mut conn, org, &[run_id])
+        .await?
+        .pop()
+        .ok_or(AppError::not_found("run"))?;
+    let rows = run_queries::events_between(&mut conn, org, run_id, after, i64::MAX).await?;
+    let events = rows
+        .into_iter()
+        .map(RunEvent::from_row)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(AppError::Internal)?;
+    Ok((run.status, events))
+}
 
 pub struct Subscription;
 
@@ -27,13 +57,107 @@ impl TeamChange {
 
     /// The team as it is now; null once deleted.
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
-        use super::errors::GqlResult;
         ctx.loaders()?.load_one(TeamKey(self.team_id)).await.gql()
     }
 }
 
 #[Subscription]
 impl Subscription {
+    /// A run's events: first those stored after `afterSeq`, then live ones as each is
+    /// committed, in `seq` order with no gap and no duplicate. Completes after the
+    /// run's last event (COMPLETED, FAILED or CANCELLED). Reconnect with the last
+    /// `seq` you saw as `afterSeq` to resume.
+    async fn run_updates(
+        &self,
+        ctx: &Context<'_>,
+        run_id: ID,
+        #[graphql(default = 0)] after_seq: i64,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<RunEventObject>>> {
+        let org = ctx.actor()?.organization_id;
+        let id = parse_id(&run_id, "run").gql()?;
+        let state = ctx.state();
+        let pool = state.pool.clone();
+        // Subscribe before reading the log, so an event committed in between is
+        // either in the log or in the channel (and then skipped as a duplicate).
+        let mut receiver = state.bus.subscribe();
+        let (status, replay) = stored_events(&pool, org, id, after_seq).await.gql()?;
+        Ok(async_stream::stream! {
+            let mut last = after_seq;
+            let mut ended = status.is_terminal() && replay.is_empty();
+            for event in replay {
+                last = event.seq;
+                ended = event.kind.is_terminal();
+                yield Ok(RunEventObject(Arc::new(event)));
+            }
+            while !ended {
+                let fill = match receiver.recv().await {
+                    Ok(Event::Run(event)) if event.run_id == id && event.organization_id == org => {
+                        if event.seq <= last {
+                            continue;
+                        }
+                        if event.seq == last + 1 {
+                            last = event.seq;
+                            ended = event.kind.is_terminal();
+                            yield Ok(RunEventObject(event));
+                            continue;
+                        }
+                        // A gap: the missing events are in the log.
+                        true
+                    }
+                    Ok(Event::Resync) | Err(RecvError::Lagged(_)) => true,
+                    Ok(_) => false,
+                    Err(RecvError::Closed) => break,
+                };
+                if fill {
+                    match stored_events(&pool, org, id, last).await {
+                        Ok((_, events)) => {
+                            for event in events {
+                                last = event.seq;
+                                ended = event.kind.is_terminal();
+                                yield Ok(RunEventObject(Arc::new(event)));
+                            }
+                        }
+                        Err(error) => {
+                            yield Err(super::errors::to_gql(&error));
+                            break;
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Run events of the caller's organization, for dashboards: status changes
+    /// (created, started, resumed, completed, failed, cancelled), and with
+    /// `includeProgress` every step and budget warning too. Optionally one team's.
+    async fn runs_changed(
+        &self,
+        ctx: &Context<'_>,
+        team_id: Option<ID>,
+        #[graphql(default = false)] include_progress: bool,
+    ) -> async_graphql::Result<impl Stream<Item = RunEventObject>> {
+        let org = ctx.actor()?.organization_id;
+        let team = team_id.map(|id| parse_id(&id, "team")).transpose().gql()?;
+        let mut receiver = ctx.state().bus.subscribe();
+        Ok(async_stream::stream! {
+            loop {
+                match receiver.recv().await {
+                    Ok(Event::Run(event)) if event.organization_id == org
+                        && team.is_none_or(|t| t == event.payload.team_id)
+                        && (include_progress || !matches!(
+                            event.kind,
+                            RunEventKind::StepCompleted | RunEventKind::StepFailed | RunEventKind::BudgetWarning
+                        )) =>
+                    {
+                        yield RunEventObject(event);
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
     /// Changes to the teams of the caller's organization, as they happen.
     async fn teams_changed(
         &self,

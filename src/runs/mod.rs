@@ -1,10 +1,12 @@
 //! Orchestration runs of a team and their steps.
 
+pub mod lifecycle;
 pub mod queries;
+pub mod service;
 
 use diesel::prelude::*;
 
-use crate::db::schema::{run_steps, runs};
+use crate::db::schema::{run_events, run_steps, runs};
 use crate::db::{Decimal, Id, Json, Timestamp};
 use crate::db_enum;
 
@@ -67,6 +69,8 @@ pub struct Run {
     pub completed_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The `seq` of the run's latest event.
+    pub event_seq: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
@@ -97,4 +101,262 @@ pub struct RunStep {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct RunFilter {
     pub status: Option<RunStatus>,
+}
+
+db_enum! {
+    /// What a run event reports.
+    pub enum RunEventKind {
+        /// The run was planned and waits for a worker.
+        Created => "CREATED",
+        /// Spend plus the run's estimate passes 90% of the team's monthly budget.
+        BudgetWarning => "BUDGET_WARNING",
+        /// A worker claimed the run.
+        Started => "STARTED",
+        /// A worker took over a run whose previous worker stopped renewing its lease.
+        Resumed => "RESUMED",
+        /// A step finished and its results are stored.
+        StepCompleted => "STEP_COMPLETED",
+        /// A step failed; the run fails with it.
+        StepFailed => "STEP_FAILED",
+        Completed => "COMPLETED",
+        Failed => "FAILED",
+        Cancelled => "CANCELLED",
+    }
+}
+
+impl RunEventKind {
+    /// Whether no event follows this one.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunEventKind::Completed | RunEventKind::Failed | RunEventKind::Cancelled
+        )
+    }
+}
+
+impl RunStatus {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+/// One entry of a run's durable event log.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = run_events)]
+pub struct RunEventRow {
+    pub id: Id,
+    pub organization_id: Id,
+    pub run_id: Id,
+    pub seq: i64,
+    pub kind: String,
+    pub payload: Json,
+    pub created_at: Timestamp,
+}
+
+/// A run event as subscribers see it.
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    pub organization_id: Id,
+    pub run_id: Id,
+    pub seq: i64,
+    pub kind: RunEventKind,
+    pub payload: EventPayload,
+    pub created_at: Timestamp,
+}
+
+impl RunEvent {
+    pub fn to_row(&self) -> RunEventRow {
+        RunEventRow {
+            id: Id::new(),
+            organization_id: self.organization_id,
+            run_id: self.run_id,
+            seq: self.seq,
+            kind: self.kind.as_str().to_string(),
+            payload: Json(serde_json::to_value(&self.payload).unwrap_or_default()),
+            created_at: self.created_at,
+        }
+    }
+
+    /// Reads a stored event; rows written by this code always parse, anything else
+    /// is reported rather than guessed at.
+    pub fn from_row(row: RunEventRow) -> Result<RunEvent, String> {
+        let kind = RunEventKind::parse(&row.kind)
+            .ok_or_else(|| format!("unknown run event kind `{}`", row.kind))?;
+        let payload = serde_json::from_value(row.payload.0)
+            .map_err(|e| format!("malformed payload of run event {}: {e}", row.seq))?;
+        Ok(RunEvent {
+            organization_id: row.organization_id,
+            run_id: row.run_id,
+            seq: row.seq,
+            kind,
+            payload,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// What every run event carries: the run's state right after it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPayload {
+    pub team_id: Id,
+    pub status: RunStatus,
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// How far a run has got.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub completed_steps: i32,
+    pub total_steps: i32,
+    pub tokens_used: i64,
+    /// USD, 4 decimals.
+    pub cost: String,
+}
+
+impl Progress {
+    pub fn of(run: &Run) -> Progress {
+        Progress {
+            completed_steps: run.completed_steps,
+            total_steps: run.total_steps,
+            tokens_used: run.tokens_used,
+            cost: run.cost.to_string_scaled(4),
+        }
+    }
+
+    pub fn percent(&self) -> f64 {
+        if self.total_steps <= 0 {
+            return 0.0;
+        }
+        let percent = f64::from(self.completed_steps) * 100.0 / f64::from(self.total_steps);
+        (percent * 10.0).round() / 10.0
+    }
+}
+
+/// The step an event is about.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepSummary {
+    pub id: Id,
+    pub position: i32,
+    pub name: String,
+    pub role_id: Option<Id>,
+    pub status: StepStatus,
+    pub tokens_used: i64,
+    /// USD, 4 decimals.
+    pub cost: String,
+    pub duration_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+impl StepSummary {
+    pub fn of(step: &RunStep) -> StepSummary {
+        StepSummary {
+            id: step.id,
+            position: step.position,
+            name: step.name.clone(),
+            role_id: step.role_id,
+            status: step.status,
+            tokens_used: step.tokens_used,
+            cost: step.cost.to_string_scaled(4),
+            duration_ms: step.duration_ms,
+            error_message: step.error_message.clone(),
+        }
+    }
+}
+
+db_enum! {
+    /// How much effort agents put into a run: scales the length of their answers.
+    pub enum QualityPreference {
+        Fast => "fast",
+        Balanced => "balanced",
+        Quality => "quality",
+    }
+}
+
+/// A run's execution settings, stored as the seed's `execution_config` JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecutionConfig {
+    /// Agent attempts a step may take before the step (and the run) fails.
+    pub max_iterations: i32,
+    /// Wall-clock limit of the run from its start.
+    pub timeout_minutes: i32,
+    pub quality_preference: QualityPreference,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        ExecutionConfig {
+            max_iterations: 5,
+            timeout_minutes: 30,
+            quality_preference: QualityPreference::Balanced,
+        }
+    }
+}
+
+impl ExecutionConfig {
+    pub const MAX_ITERATIONS: std::ops::RangeInclusive<i32> = 1..=20;
+    pub const TIMEOUT_MINUTES: std::ops::RangeInclusive<i32> = 1..=1440;
+
+    /// The stored config of a run; a config this code did not write falls back to
+    /// the defaults field by field.
+    pub fn of(run: &Run) -> ExecutionConfig {
+        let defaults = ExecutionConfig::default();
+        let value = &run.execution_config.0;
+        let int = |key: &str, range: std::ops::RangeInclusive<i32>, default: i32| {
+            value
+                .get(key)
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+                .filter(|n| range.contains(n))
+                .unwrap_or(default)
+        };
+        ExecutionConfig {
+            max_iterations: int(
+                "max_iterations",
+                Self::MAX_ITERATIONS,
+                defaults.max_iterations,
+            ),
+            timeout_minutes: int(
+                "timeout_minutes",
+                Self::TIMEOUT_MINUTES,
+                defaults.timeout_minutes,
+            ),
+            quality_preference: value
+                .get("quality_preference")
+                .and_then(serde_json::Value::as_str)
+                .and_then(QualityPreference::parse)
+                .unwrap_or(defaults.quality_preference),
+        }
+    }
+}
+
+/// What a step's agent is: a snapshot of its role taken when the run was planned, so
+/// a run resumes with the agent it started with even if the role changes meanwhile.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AgentSnapshot {
+    pub title: String,
+    pub description: Option<String>,
+    pub expertise: String,
+    pub llm_model: String,
+    #[serde(default)]
+    pub llm_config: serde_json::Value,
+    #[serde(default)]
+    pub agent_config: serde_json::Value,
+}
+
+/// A step's stored `input`: the task and the agent that performs it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StepInput {
+    pub task: String,
+    pub agent: AgentSnapshot,
 }

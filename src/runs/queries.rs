@@ -4,11 +4,12 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
-use super::{Run, RunFilter, RunStep};
-use crate::db::schema::{run_steps, runs};
-use crate::db::{Conn, Id, sql_types};
+use super::{Run, RunEventRow, RunFilter, RunStatus, RunStep, StepStatus};
+use crate::db::schema::{run_events, run_steps, runs, teams};
+use crate::db::{Conn, Decimal, Id, Json, Timestamp, sql_types};
 use crate::dispatch;
 use crate::pagination::Window;
+use crate::teams::TeamStatus;
 
 pub async fn insert_run(conn: &mut Conn<'_>, run: &Run) -> QueryResult<usize> {
     dispatch!(conn, |c| diesel::insert_into(runs::table)
@@ -133,7 +134,7 @@ pub async fn recent_by_teams(
             let sql = format!(
                 "SELECT id, organization_id, team_id, triggered_by, kind, status, inputs, execution_config, \
                    estimated_cost, result, error_message, total_steps, completed_steps, tokens_used, cost, \
-                   duration_ms, claimed_by, lease_expires_at, started_at, completed_at, created_at, updated_at \
+                   duration_ms, claimed_by, lease_expires_at, started_at, completed_at, created_at, updated_at, event_seq \
                  FROM (SELECT runs.*, ROW_NUMBER() OVER ( \
                          PARTITION BY team_id ORDER BY created_at DESC, id DESC) AS rn \
                        FROM runs WHERE organization_id = ? AND team_id IN ({placeholders}) {}) \
@@ -160,4 +161,384 @@ pub async fn recent_by_teams(
                 .await
         }
     }
+}
+
+/// Takes the oldest claimable run (pending, or running with an expired lease) for the
+/// claim `token` and bumps its event sequence for the start event.
+///
+/// PostgreSQL skips rows other workers hold locked, so several processes share the
+/// queue; SQLite has a single writer, and the caller's IMMEDIATE transaction makes the
+/// select-and-update atomic.
+pub async fn claim_one(
+    conn: &mut Conn<'_>,
+    token: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> QueryResult<Option<Run>> {
+    const PICK: &str = "SELECT id FROM runs WHERE status IN ('PENDING', 'RUNNING') \
+         AND (status = 'PENDING' OR lease_expires_at IS NULL OR lease_expires_at < $3) \
+         ORDER BY created_at LIMIT 1";
+    let set = "UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_expires_at = $2, \
+         started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = event_seq + 1";
+    let sql = match conn {
+        Conn::Pg(_) => format!("{set} WHERE id = ({PICK} FOR UPDATE SKIP LOCKED) RETURNING *"),
+        Conn::Sqlite(_) => format!("{set} WHERE id = ({PICK}) RETURNING *"),
+    };
+    dispatch!(conn, |c| diesel::sql_query(&sql)
+        .bind::<diesel::sql_types::Text, _>(token)
+        .bind::<sql_types::PortableTimestamp, _>(lease_until)
+        .bind::<sql_types::PortableTimestamp, _>(now)
+        .get_result::<Run>(c)
+        .await
+        .optional())
+}
+
+/// Extends the lease of a run this claim still holds; false once it does not (the
+/// run was cancelled, or another worker took it over).
+pub async fn renew_lease(
+    conn: &mut Conn<'_>,
+    run_id: Id,
+    token: &str,
+    until: Timestamp,
+) -> QueryResult<bool> {
+    let updated = dispatch!(conn, |c| diesel::update(
+        runs::table
+            .filter(runs::id.eq(run_id))
+            .filter(runs::claimed_by.eq(token))
+            .filter(runs::status.eq(RunStatus::Running))
+    )
+    .set(runs::lease_expires_at.eq(until))
+    .execute(c)
+    .await)?;
+    Ok(updated == 1)
+}
+
+/// A run's row locked for a status change (`FOR UPDATE` on PostgreSQL; SQLite's
+/// IMMEDIATE transaction already excludes other writers).
+pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Run>> {
+    let query = runs::table
+        .filter(runs::organization_id.eq(org))
+        .filter(runs::id.eq(id));
+    match conn {
+        Conn::Pg(c) => query
+            .for_update()
+            .select(Run::as_select())
+            .first(*c)
+            .await
+            .optional(),
+        Conn::Sqlite(c) => query.select(Run::as_select()).first(*c).await.optional(),
+    }
+}
+
+/// The changes a step or a run end makes to the run row.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = runs, treat_none_as_null = true)]
+pub struct RunProgressUpdate {
+    pub status: RunStatus,
+    pub claimed_by: Option<String>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub result: Option<String>,
+    pub error_message: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub completed_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// Adds a step's figures to a run this claim holds and reserves `events` sequence
+/// numbers; `None` when the claim was lost.
+pub async fn advance(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    token: &str,
+    add: (i32, i64, &Decimal),
+    events: i64,
+    update: &RunProgressUpdate,
+) -> QueryResult<Option<Run>> {
+    let (steps, tokens, cost) = (add.0, add.1, add.2.clone());
+    dispatch!(conn, |c| diesel::update(
+        runs::table
+            .filter(runs::organization_id.eq(org))
+            .filter(runs::id.eq(run_id))
+            .filter(runs::claimed_by.eq(token))
+            .filter(runs::status.eq(RunStatus::Running))
+    )
+    .set((
+        runs::completed_steps.eq(runs::completed_steps + steps),
+        runs::tokens_used.eq(runs::tokens_used + tokens),
+        runs::cost.eq(plus("cost", cost.clone())),
+        runs::event_seq.eq(runs::event_seq + events),
+        update,
+    ))
+    .returning(Run::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
+
+/// Ends an unfinished run (`PENDING` or `RUNNING`) whoever holds it, reserving
+/// `events` sequence numbers; `None` when it had already ended.
+pub async fn end_unfinished(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    events: i64,
+    update: &RunProgressUpdate,
+) -> QueryResult<Option<Run>> {
+    dispatch!(conn, |c| diesel::update(
+        runs::table
+            .filter(runs::organization_id.eq(org))
+            .filter(runs::id.eq(run_id))
+            .filter(runs::status.eq_any([RunStatus::Pending, RunStatus::Running]))
+    )
+    .set((runs::event_seq.eq(runs::event_seq + events), update))
+    .returning(Run::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
+
+/// A step's outcome as stored.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = run_steps, treat_none_as_null = true)]
+pub struct StepUpdate {
+    pub status: StepStatus,
+    pub output: Option<Json>,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub tokens_used: i64,
+    pub cost: Decimal,
+    pub duration_ms: Option<i64>,
+    pub error_message: Option<String>,
+    pub completed_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+pub async fn update_step(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    position: i32,
+    update: &StepUpdate,
+) -> QueryResult<Option<RunStep>> {
+    dispatch!(conn, |c| diesel::update(
+        run_steps::table
+            .filter(run_steps::organization_id.eq(org))
+            .filter(run_steps::run_id.eq(run_id))
+            .filter(run_steps::position.eq(position))
+    )
+    .set(update)
+    .returning(RunStep::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
+
+/// Marks a step as started.
+pub async fn start_step(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    position: i32,
+    now: Timestamp,
+) -> QueryResult<Option<RunStep>> {
+    dispatch!(conn, |c| diesel::update(
+        run_steps::table
+            .filter(run_steps::organization_id.eq(org))
+            .filter(run_steps::run_id.eq(run_id))
+            .filter(run_steps::position.eq(position))
+    )
+    .set((
+        run_steps::status.eq(StepStatus::Running),
+        run_steps::started_at.eq(now),
+        run_steps::updated_at.eq(now),
+    ))
+    .returning(RunStep::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
+
+/// Gives every unfinished step of a run the final `status`.
+pub async fn close_open_steps(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    status: StepStatus,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    dispatch!(conn, |c| diesel::update(
+        run_steps::table
+            .filter(run_steps::organization_id.eq(org))
+            .filter(run_steps::run_id.eq(run_id))
+            .filter(run_steps::status.eq_any([StepStatus::Pending, StepStatus::Running]))
+    )
+    .set((run_steps::status.eq(status), run_steps::updated_at.eq(now)))
+    .execute(c)
+    .await)
+}
+
+pub async fn insert_events(conn: &mut Conn<'_>, rows: &[RunEventRow]) -> QueryResult<usize> {
+    match conn {
+        Conn::Pg(c) => {
+            diesel::insert_into(run_events::table)
+                .values(rows)
+                .execute(*c)
+                .await
+        }
+        Conn::Sqlite(c) => {
+            let mut inserted = 0;
+            for row in rows {
+                inserted += diesel::insert_into(run_events::table)
+                    .values(row)
+                    .execute(*c)
+                    .await?;
+            }
+            Ok(inserted)
+        }
+    }
+}
+
+/// Events of a run with `seq` in `after < seq <= upto`, in order.
+pub async fn events_between(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    after: i64,
+    upto: i64,
+) -> QueryResult<Vec<RunEventRow>> {
+    dispatch!(conn, |c| run_events::table
+        .filter(run_events::organization_id.eq(org))
+        .filter(run_events::run_id.eq(run_id))
+        .filter(run_events::seq.gt(after))
+        .filter(run_events::seq.le(upto))
+        .order(run_events::seq.asc())
+        .select(RunEventRow::as_select())
+        .load(c)
+        .await)
+}
+
+/// Whether the team has unfinished runs other than `except`.
+pub async fn team_has_other_active(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    except: Id,
+) -> QueryResult<bool> {
+    dispatch!(conn, |c| diesel::select(diesel::dsl::exists(
+        runs::table
+            .filter(runs::organization_id.eq(org))
+            .filter(runs::team_id.eq(team_id))
+            .filter(runs::id.ne(except))
+            .filter(runs::status.eq_any([RunStatus::Pending, RunStatus::Running]))
+    ))
+    .get_result(c)
+    .await)
+}
+
+/// Charges `cost` to a team's spend if it fits the monthly budget; false if not.
+pub async fn charge_team(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    cost: &Decimal,
+    now: Timestamp,
+) -> QueryResult<bool> {
+    let cost = cost.clone();
+    let updated = dispatch!(conn, |c| diesel::update(
+        teams::table
+            .filter(teams::organization_id.eq(org))
+            .filter(teams::id.eq(team_id))
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("current_spend + ")
+                    .bind::<sql_types::PortableNumeric, _>(cost.clone())
+                    .sql(" <= monthly_budget")
+            )
+    )
+    .set((
+        teams::current_spend.eq(plus("current_spend", cost.clone())),
+        teams::updated_at.eq(now),
+    ))
+    .execute(c)
+    .await)?;
+    Ok(updated == 1)
+}
+
+pub async fn set_team_status(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    status: TeamStatus,
+    executed_at: Option<Timestamp>,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    dispatch!(conn, |c| {
+        let target = teams::table
+            .filter(teams::organization_id.eq(org))
+            .filter(teams::id.eq(team_id));
+        match executed_at {
+            Some(at) => {
+                diesel::update(target)
+                    .set((
+                        teams::status.eq(status),
+                        teams::last_executed_at.eq(at),
+                        teams::updated_at.eq(now),
+                    ))
+                    .execute(c)
+                    .await
+            }
+            None => {
+                diesel::update(target)
+                    .set((teams::status.eq(status), teams::updated_at.eq(now)))
+                    .execute(c)
+                    .await
+            }
+        }
+    })
+}
+
+/// `<column> + amount` for a numeric column (exact on both backends: `numeric` on
+/// PostgreSQL, integer ten-thousandths on SQLite).
+fn plus(
+    column: &'static str,
+    amount: Decimal,
+) -> diesel::expression::UncheckedBind<
+    diesel::expression::SqlLiteral<sql_types::PortableNumeric>,
+    diesel::internal::derives::as_expression::Bound<sql_types::PortableNumeric, Decimal>,
+> {
+    diesel::dsl::sql::<sql_types::PortableNumeric>(&format!("{column} + "))
+        .bind::<sql_types::PortableNumeric, _>(amount)
+}
+
+/// Gives up a claim so another worker may take the run over at once.
+pub async fn release_lease(
+    conn: &mut Conn<'_>,
+    run_id: Id,
+    token: &str,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    dispatch!(conn, |c| diesel::update(
+        runs::table
+            .filter(runs::id.eq(run_id))
+            .filter(runs::claimed_by.eq(token))
+            .filter(runs::status.eq(RunStatus::Running))
+    )
+    .set(runs::lease_expires_at.eq(now))
+    .execute(c)
+    .await)
+}
+
+/// Every event of the organization's runs among `run_ids`, by run then `seq`.
+pub async fn events_of_runs(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_ids: &[Id],
+) -> QueryResult<Vec<RunEventRow>> {
+    dispatch!(conn, |c| run_events::table
+        .filter(run_events::organization_id.eq(org))
+        .filter(run_events::run_id.eq_any(run_ids))
+        .order((run_events::run_id.asc(), run_events::seq.asc()))
+        .select(RunEventRow::as_select())
+        .load(c)
+        .await)
 }

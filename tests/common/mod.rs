@@ -7,12 +7,15 @@
 
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use gateway::auth::permissions::OrgRole;
 use gateway::config::{Config, Limits, LogFormat};
 use gateway::db::{Id, Json, Timestamp};
+use gateway::engine::EngineConfig;
 use gateway::server::Running;
 use gateway::state::AppState;
 use serde_json::{Value, json};
@@ -28,6 +31,27 @@ pub enum Backend {
 /// Generates `mod <name> { sqlite, postgres }` tests running `$body` with a `TestApp`.
 #[macro_export]
 macro_rules! backend_tests {
+    (engine = $engine:expr; $($name:ident => $body:ident;)+) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::common::TestApp::spawn_with_engine($crate::common::Backend::Sqlite, $engine).await {
+                        super::$body(&app).await;
+                        app.finish().await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::spawn_with_engine($crate::common::Backend::Postgres, $engine).await {
+                        super::$body(&app).await;
+                        app.finish().await;
+                    }
+                }
+            }
+        )+
+    };
     ($($name:ident => $body:ident;)+) => {
         $(
             mod $name {
@@ -134,6 +158,17 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Run workers for tests: the simulated backend with a short step delay, so runs
+/// finish quickly but their progress is still observable.
+pub fn test_engine() -> EngineConfig {
+    EngineConfig {
+        run_workers: 2,
+        run_poll_ms: 200,
+        simulated_step_delay_ms: 30,
+        ..EngineConfig::default()
+    }
+}
+
 /// A running gateway on its own database.
 pub struct TestApp {
     pub db: TestDatabase,
@@ -149,6 +184,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, limits: Limits) -> Option<TestApp> {
+        Self::spawn_configured(backend, limits, test_engine()).await
+    }
+
+    /// A gateway whose run workers use `engine`.
+    pub async fn spawn_with_engine(backend: Backend, engine: EngineConfig) -> Option<TestApp> {
+        Self::spawn_configured(backend, Limits::default(), engine).await
+    }
+
+    async fn spawn_configured(
+        backend: Backend,
+        limits: Limits,
+        engine: EngineConfig,
+    ) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
         let config = Config {
             database_url: Some(db.url.clone()),
@@ -160,6 +208,7 @@ impl TestApp {
             db_pool_size: Some(4),
             db_statement_timeout_seconds: 15,
             limits,
+            engine,
         };
         let server = gateway::server::start(&config)
             .await

@@ -1,11 +1,13 @@
-use async_graphql::{Context, ID, Json, Object};
+use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::GqlResult;
-use crate::graphql::loaders::{RoleKey, RunKey, RunStepsKey, TeamKey, UserKey};
+use crate::graphql::loaders::{RoleKey, RunEventsKey, RunKey, RunStepsKey, TeamKey, UserKey};
 use crate::graphql::scalars::Decimal;
-use crate::runs::{Run, RunKind, RunStatus, RunStep, StepStatus};
+use crate::runs::{
+    Progress, Run, RunEvent, RunEventKind, RunKind, RunStatus, RunStep, StepStatus, StepSummary,
+};
 use crate::teams::{Role, Team};
 use crate::users::User;
 
@@ -101,6 +103,259 @@ impl Run {
             .await
             .gql()?
             .unwrap_or_default())
+    }
+
+    /// How far the run has got.
+    async fn progress(&self) -> RunProgress {
+        RunProgress(Progress::of(self))
+    }
+
+    /// The run's figures: execution time, tokens, cost, steps and agents.
+    async fn metrics(&self, ctx: &Context<'_>) -> async_graphql::Result<RunMetrics> {
+        let steps = ctx
+            .loaders()?
+            .load_one(RunStepsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default();
+        let agents: std::collections::HashSet<_> = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Completed)
+            .map(|s| {
+                s.role_id
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| s.name.clone())
+            })
+            .collect();
+        let execution_ms = self.duration_ms.or_else(|| {
+            self.started_at
+                .map(|s| (chrono::Utc::now() - s.0).num_milliseconds().max(0))
+        });
+        Ok(RunMetrics {
+            execution_time_seconds: execution_ms.map(|ms| ms as f64 / 1000.0),
+            total_tokens_used: self.tokens_used,
+            total_cost: Decimal::cost(&self.cost),
+            steps_completed: self.completed_steps,
+            agents_involved: agents.len() as i32,
+        })
+    }
+
+    /// Per-step contribution of each role, in step order (completed steps).
+    async fn breakdown(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleBreakdown>> {
+        let steps = ctx
+            .loaders()?
+            .load_one(RunStepsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(steps
+            .into_iter()
+            .filter(|s| s.status == StepStatus::Completed)
+            .map(|s| RoleBreakdown {
+                role_id: s.role_id,
+                role: s.name.clone(),
+                task: s
+                    .input
+                    .as_ref()
+                    .and_then(|i| i.0.get("task"))
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or(&s.name)
+                    .to_string(),
+                tokens_used: s.tokens_used,
+                cost: Decimal::cost(&s.cost),
+                duration_seconds: s.duration_ms.map(|ms| ms as f64 / 1000.0),
+            })
+            .collect())
+    }
+
+    /// The run's event log, oldest first: the same events `runUpdates` streams.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0, desc = "Only events with a larger `seq`.")] after_seq: i64,
+        #[graphql(default = 100, validator(minimum = 1, maximum = 500))] first: usize,
+    ) -> async_graphql::Result<Vec<RunEventObject>> {
+        let events = ctx
+            .loaders()?
+            .load_one(RunEventsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(events
+            .into_iter()
+            .filter(|e| e.seq > after_seq)
+            .take(first)
+            .map(|e| RunEventObject(std::sync::Arc::new(e)))
+            .collect())
+    }
+}
+
+/// How far a run has got.
+pub struct RunProgress(pub Progress);
+
+#[Object]
+impl RunProgress {
+    async fn completed_steps(&self) -> i32 {
+        self.0.completed_steps
+    }
+
+    async fn total_steps(&self) -> i32 {
+        self.0.total_steps
+    }
+
+    /// Completed steps as a percentage of all steps, one decimal.
+    async fn percent(&self) -> f64 {
+        self.0.percent()
+    }
+
+    async fn tokens_used(&self) -> i64 {
+        self.0.tokens_used
+    }
+
+    /// Cost so far in USD (4 decimals).
+    async fn cost(&self) -> Decimal {
+        Decimal {
+            value: self.0.cost.parse().unwrap_or_default(),
+            scale: 4,
+        }
+    }
+}
+
+/// A run's figures, as the execution response of the platform reports them.
+#[derive(SimpleObject)]
+pub struct RunMetrics {
+    /// Wall-clock time from start to end (or to now while running); null before start.
+    pub execution_time_seconds: Option<f64>,
+    pub total_tokens_used: i64,
+    /// USD, 4 decimals.
+    pub total_cost: Decimal,
+    pub steps_completed: i32,
+    /// Distinct roles that completed a step.
+    pub agents_involved: i32,
+}
+
+/// What one role contributed to a run.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct RoleBreakdown {
+    #[graphql(skip)]
+    pub role_id: Option<crate::db::Id>,
+    /// The role's title when the step was planned.
+    pub role: String,
+    pub task: String,
+    pub tokens_used: i64,
+    pub cost: Decimal,
+    pub duration_seconds: Option<f64>,
+}
+
+#[async_graphql::ComplexObject]
+impl RoleBreakdown {
+    /// The role as it is now (null once removed).
+    async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+        let Some(role) = self.role_id else {
+            return Ok(None);
+        };
+        ctx.loaders()?.load_one(RoleKey(role)).await.gql()
+    }
+}
+
+/// One entry of a run's event log.
+#[derive(Clone)]
+pub struct RunEventObject(pub std::sync::Arc<RunEvent>);
+
+#[Object(name = "RunEvent")]
+impl RunEventObject {
+    /// Position in the run's log: 1, 2, 3, ... without gaps.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+
+    async fn kind(&self) -> RunEventKind {
+        self.0.kind
+    }
+
+    async fn run_id(&self) -> ID {
+        ID(self.0.run_id.to_string())
+    }
+
+    async fn team_id(&self) -> ID {
+        ID(self.0.payload.team_id.to_string())
+    }
+
+    /// The run's status right after the event.
+    async fn status(&self) -> RunStatus {
+        self.0.payload.status
+    }
+
+    /// The run's progress right after the event.
+    async fn progress(&self) -> RunProgress {
+        RunProgress(self.0.payload.progress.clone())
+    }
+
+    /// The step the event is about, if any.
+    async fn step(&self) -> Option<RunEventStep> {
+        self.0.payload.step.clone().map(RunEventStep)
+    }
+
+    /// A human-readable detail (an error, a budget warning, a cancel reason).
+    async fn message(&self) -> Option<&str> {
+        self.0.payload.message.as_deref()
+    }
+
+    /// When the event was committed.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.0
+    }
+
+    /// The run as it is now.
+    async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
+        ctx.loaders()?.load_one(RunKey(self.0.run_id)).await.gql()
+    }
+}
+
+/// The step a run event is about, as it was at the event.
+pub struct RunEventStep(pub StepSummary);
+
+#[Object]
+impl RunEventStep {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn position(&self) -> i32 {
+        self.0.position
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn role_id(&self) -> Option<ID> {
+        self.0.role_id.map(|r| ID(r.to_string()))
+    }
+
+    async fn status(&self) -> StepStatus {
+        self.0.status
+    }
+
+    async fn tokens_used(&self) -> i64 {
+        self.0.tokens_used
+    }
+
+    /// USD, 4 decimals.
+    async fn cost(&self) -> Decimal {
+        Decimal {
+            value: self.0.cost.parse().unwrap_or_default(),
+            scale: 4,
+        }
+    }
+
+    async fn duration_ms(&self) -> Option<i64> {
+        self.0.duration_ms
+    }
+
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
     }
 }
 

@@ -34,16 +34,18 @@ impl Team {
         Decimal::money(&self.monthly_budget)
     }
 
-    /// Spent this month in USD.
+    /// Spent this month in USD, at the 4 decimals step costs are charged in: exactly
+    /// the sum of the costs of the team's run steps.
     async fn current_spend(&self) -> Decimal {
-        Decimal::money(&self.current_spend)
+        Decimal::cost(&self.current_spend)
     }
 
-    /// Budget left this month: `monthlyBudget - currentSpend` (negative once overspent).
+    /// Budget left this month: `monthlyBudget - currentSpend` (negative once
+    /// overspent), 4 decimals.
     async fn remaining_budget(&self) -> Decimal {
         Decimal {
             value: self.remaining_budget_amount(),
-            scale: 2,
+            scale: 4,
         }
     }
 

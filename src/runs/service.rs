@@ -1,0 +1,329 @@
+//! Starting and cancelling runs on behalf of a user: permission, validation, budget,
+//! the change, its events and its audit row in one transaction.
+
+use bigdecimal::BigDecimal;
+
+use super::lifecycle::{append, events_of, millis_since, settle_team};
+use super::queries::{self, RunProgressUpdate};
+use super::{
+    AgentSnapshot, ExecutionConfig, QualityPreference, Run, RunEvent, RunEventKind, RunKind,
+    RunStatus, RunStep, StepInput, StepStatus,
+};
+use crate::audit::{self, Change};
+use crate::auth::permissions::{Actor, Permission};
+use crate::db::{Conn, Decimal, Id, Json, Timestamp};
+use crate::engine::pricing;
+use crate::error::{AppError, AppResult};
+use crate::events::EventBus;
+use crate::teams::{TeamStatus, queries as team_queries};
+use crate::transaction;
+
+/// Largest accepted `inputs` document, in bytes of JSON.
+const MAX_INPUTS_BYTES: usize = 64 * 1024;
+
+/// Settings a client may give; omitted ones take the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecutionConfigInput {
+    pub max_iterations: Option<i32>,
+    pub timeout_minutes: Option<i32>,
+    pub quality_preference: Option<QualityPreference>,
+}
+
+impl ExecutionConfigInput {
+    fn validate(self) -> AppResult<ExecutionConfig> {
+        let defaults = ExecutionConfig::default();
+        let max_iterations = self.max_iterations.unwrap_or(defaults.max_iterations);
+        if !ExecutionConfig::MAX_ITERATIONS.contains(&max_iterations) {
+            return Err(AppError::bad_input(
+                "executionConfig.maxIterations",
+                format!(
+                    "maxIterations must be between {} and {}",
+                    ExecutionConfig::MAX_ITERATIONS.start(),
+                    ExecutionConfig::MAX_ITERATIONS.end()
+                ),
+            ));
+        }
+        let timeout_minutes = self.timeout_minutes.unwrap_or(defaults.timeout_minutes);
+        if !ExecutionConfig::TIMEOUT_MINUTES.contains(&timeout_minutes) {
+            return Err(AppError::bad_input(
+                "executionConfig.timeoutMinutes",
+                format!(
+                    "timeoutMinutes must be between {} and {}",
+                    ExecutionConfig::TIMEOUT_MINUTES.start(),
+                    ExecutionConfig::TIMEOUT_MINUTES.end()
+                ),
+            ));
+        }
+        Ok(ExecutionConfig {
+            max_iterations,
+            timeout_minutes,
+            quality_preference: self
+                .quality_preference
+                .unwrap_or(defaults.quality_preference),
+        })
+    }
+}
+
+fn check_inputs(inputs: &serde_json::Value) -> AppResult<()> {
+    let Some(object) = inputs.as_object() else {
+        return Err(AppError::bad_input(
+            "inputs",
+            "inputs must be a JSON object",
+        ));
+    };
+    if object.is_empty() {
+        return Err(AppError::bad_input("inputs", "inputs cannot be empty"));
+    }
+    if inputs.to_string().len() > MAX_INPUTS_BYTES {
+        return Err(AppError::bad_input(
+            "inputs",
+            format!(
+                "inputs must be at most {} KiB of JSON",
+                MAX_INPUTS_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn usd(amount: &BigDecimal) -> String {
+    format!("${}", crate::db::types::format_scaled(amount, 2))
+}
+
+/// Starts a run of a team: one planned step per active role, in position order.
+/// Returns the pending run and the events to publish once committed.
+pub async fn start_run(
+    conn: &mut Conn<'_>,
+    bus: &EventBus,
+    actor: &Actor,
+    team_id: Id,
+    inputs: serde_json::Value,
+    config: ExecutionConfigInput,
+) -> AppResult<(Run, Vec<RunEvent>)> {
+    actor.require(Permission::RunsStart)?;
+    check_inputs(&inputs)?;
+    let config = config.validate()?;
+    let org = actor.organization_id;
+    let now = Timestamp::now();
+    transaction!(conn, |tx| -> AppResult<(Run, Vec<RunEvent>)> {
+        let team = team_queries::lock(tx, org, team_id)
+            .await?
+            .ok_or(AppError::not_found("team"))?;
+        let roles: Vec<_> = team_queries::roles_of_teams(tx, org, &[team_id])
+            .await?
+            .into_iter()
+            .filter(|r| r.is_active)
+            .collect();
+        if roles.is_empty() {
+            return Err(AppError::bad_input(
+                "teamId",
+                "the team has no active role to perform the run",
+            ));
+        }
+        let plan: Vec<StepInput> = roles
+            .iter()
+            .map(|role| StepInput {
+                task: match &role.description {
+                    Some(d) if !d.is_empty() => d.clone(),
+                    _ => format!("Deliver the {}'s part of the team's work", role.title),
+                },
+                agent: AgentSnapshot {
+                    title: role.title.clone(),
+                    description: role.description.clone(),
+                    expertise: role.expertise.as_str().to_string(),
+                    llm_model: role.llm_model.clone(),
+                    llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
+                    agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
+                },
+            })
+            .collect();
+        let agents: Vec<_> = plan.iter().map(|s| (&s.agent, s.task.as_str())).collect();
+        let estimate = pricing::estimate_run(&agents, &inputs, config.quality_preference);
+
+        let budget = &team.monthly_budget.0;
+        let spent = &team.current_spend.0;
+        let remaining = budget - spent;
+        if remaining.sign() != bigdecimal::num_bigint::Sign::Plus {
+            return Err(AppError::BudgetExceeded(format!(
+                "the team's monthly budget is used up: {} spent of {}",
+                usd(spent),
+                usd(budget)
+            )));
+        }
+        if estimate.0 > remaining {
+            return Err(AppError::BudgetExceeded(format!(
+                "the estimated cost {} exceeds the remaining budget {}",
+                crate::db::types::format_scaled(&estimate.0, 4),
+                usd(&remaining)
+            )));
+        }
+        let projected = spent + &estimate.0;
+        let warning = projected.clone() * BigDecimal::from(10) > budget * BigDecimal::from(9);
+
+        let kinds_count = if warning { 2 } else { 1 };
+        let run = Run {
+            id: Id::new(),
+            organization_id: org,
+            team_id,
+            triggered_by: Some(actor.user_id),
+            kind: RunKind::Team,
+            status: RunStatus::Pending,
+            inputs: Json(inputs.clone()),
+            execution_config: Json(serde_json::to_value(config).unwrap_or_default()),
+            estimated_cost: Decimal::from_ten_thousandths(
+                estimate.to_ten_thousandths().unwrap_or(0),
+            ),
+            result: None,
+            error_message: None,
+            total_steps: plan.len() as i32,
+            completed_steps: 0,
+            tokens_used: 0,
+            cost: Decimal::zero(),
+            duration_ms: None,
+            claimed_by: None,
+            lease_expires_at: None,
+            started_at: None,
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+            event_seq: kinds_count,
+        };
+        let steps: Vec<RunStep> = plan
+            .into_iter()
+            .zip(&roles)
+            .enumerate()
+            .map(|(position, (input, role))| RunStep {
+                id: Id::new(),
+                organization_id: org,
+                run_id: run.id,
+                role_id: Some(role.id),
+                position: position as i32,
+                name: role.title.clone(),
+                status: StepStatus::Pending,
+                input: Some(Json(serde_json::to_value(input).unwrap_or_default())),
+                output: None,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                tokens_used: 0,
+                cost: Decimal::zero(),
+                duration_ms: None,
+                error_message: None,
+                started_at: None,
+                completed_at: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        queries::insert_run(tx, &run).await?;
+        queries::insert_steps(tx, &steps).await?;
+        team_queries_set_running(tx, org, team_id, now).await?;
+
+        let mut kinds = vec![(RunEventKind::Created, None, None)];
+        if warning {
+            let percent = (projected * BigDecimal::from(100) / budget).round(1);
+            kinds.push((
+                RunEventKind::BudgetWarning,
+                None,
+                Some(format!(
+                    "spend plus this run's estimate reaches {percent}% of the monthly budget {}",
+                    usd(budget)
+                )),
+            ));
+        }
+        let events = events_of(&run, &kinds, now);
+        append(tx, bus, &events).await?;
+        audit::record(
+            tx,
+            actor,
+            Change {
+                action: "run.start",
+                resource_type: "run",
+                resource_id: Some(run.id),
+                new_values: Some(serde_json::json!({
+                    "team_id": team_id,
+                    "inputs": inputs,
+                    "execution_config": run.execution_config.0,
+                    "estimated_cost": run.estimated_cost.to_string_scaled(4),
+                    "total_steps": run.total_steps,
+                })),
+                ..Change::default()
+            },
+        )
+        .await?;
+        Ok((run, events))
+    })
+}
+
+async fn team_queries_set_running(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    now: Timestamp,
+) -> AppResult<()> {
+    queries::set_team_status(conn, org, team_id, TeamStatus::Running, None, now).await?;
+    Ok(())
+}
+
+/// Cancels an unfinished run: its open steps are cancelled and a `CANCELLED` event
+/// ends its log. A step in flight is abandoned: its answer is discarded and not
+/// charged. NOT_FOUND for an unknown run, CONFLICT for one that already ended.
+pub async fn cancel_run(
+    conn: &mut Conn<'_>,
+    bus: &EventBus,
+    actor: &Actor,
+    run_id: Id,
+    reason: Option<String>,
+) -> AppResult<(Run, Vec<RunEvent>)> {
+    actor.require(Permission::RunsCancel)?;
+    let reason = crate::teams::clean_optional_text("reason", reason.as_deref(), 500)?;
+    let org = actor.organization_id;
+    let now = Timestamp::now();
+    transaction!(conn, |tx| -> AppResult<(Run, Vec<RunEvent>)> {
+        let before = queries::lock(tx, org, run_id)
+            .await?
+            .ok_or(AppError::not_found("run"))?;
+        if before.status.is_terminal() {
+            return Err(AppError::conflict(
+                "id",
+                format!("the run already ended ({})", before.status),
+            ));
+        }
+        let update = RunProgressUpdate {
+            status: RunStatus::Cancelled,
+            claimed_by: None,
+            lease_expires_at: None,
+            result: None,
+            error_message: Some(reason.clone().unwrap_or_else(|| "cancelled".into())),
+            duration_ms: millis_since(before.started_at, now),
+            completed_at: Some(now),
+            updated_at: now,
+        };
+        let run = queries::end_unfinished(tx, org, run_id, 1, &update)
+            .await?
+            .ok_or(AppError::not_found("run"))?;
+        queries::close_open_steps(tx, org, run_id, StepStatus::Cancelled, now).await?;
+        settle_team(tx, &run, RunStatus::Cancelled, now).await?;
+        let events = events_of(
+            &run,
+            &[(RunEventKind::Cancelled, None, reason.clone())],
+            now,
+        );
+        append(tx, bus, &events).await?;
+        audit::record(
+            tx,
+            actor,
+            Change {
+                action: "run.cancel",
+                resource_type: "run",
+                resource_id: Some(run_id),
+                old_values: Some(serde_json::json!({ "status": before.status.as_str() })),
+                new_values: Some(serde_json::json!({
+                    "status": run.status.as_str(),
+                    "reason": reason,
+                })),
+            },
+        )
+        .await?;
+        Ok((run, events))
+    })
+}

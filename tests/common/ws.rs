@@ -1,0 +1,63 @@
+//! A GraphQL WebSocket client for tests.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::TestApp;
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    connect_url(&app.url("/graphql"), protocol).await
+}
+
+/// Connects to the GraphQL endpoint at `http_url` (http:// or ws://).
+pub async fn connect_url(http_url: &str, protocol: &str) -> Socket {
+    let url = http_url.replacen("http", "ws", 1);
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+pub async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON message that is not a keep-alive, if one comes within `wait`.
+pub async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()?
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong")) {
+                return Some(value);
+            }
+        }
+    }
+}
+
+/// The next JSON message that is not a keep-alive.
+pub async fn next(socket: &mut Socket) -> Value {
+    next_within(socket, Duration::from_secs(10))
+        .await
+        .expect("a message within 10 s")
+}
