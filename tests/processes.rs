@@ -1,0 +1,308 @@
+//! The real `gateway` binary: runs survive a SIGKILL of the process executing them,
+//! and on PostgreSQL two processes on one database share runs and their live events.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bigdecimal::BigDecimal;
+use common::ws::{connect_url, next, send};
+use common::{Backend, JWT_SECRET, TestDatabase};
+use serde_json::{Value, json};
+
+/// A `gateway serve` process, killed when dropped.
+struct Gateway {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Gateway {
+    async fn start(db: &TestDatabase, data_dir: &std::path::Path, workers: usize) -> Gateway {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("DATA_DIR", data_dir)
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("RUN_WORKERS", workers.to_string())
+            .env("RUN_LEASE_SECONDS", "2")
+            .env("RUN_POLL_MS", "100")
+            .env("SIMULATED_STEP_DELAY_MS", "250")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the gateway binary starts");
+        let gateway = Gateway {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        };
+        for _ in 0..300 {
+            if let Ok(response) = gateway
+                .client
+                .get(format!("{}/readyz", gateway.base))
+                .send()
+                .await
+                && response.status() == 200
+            {
+                return gateway;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the gateway did not become ready");
+    }
+
+    async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let body: Value = request
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        assert!(body["errors"].is_null(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    fn kill(&mut self) {
+        // `Child::kill` sends SIGKILL: no shutdown code runs.
+        self.child.kill().expect("killed");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn sign_up_with_team(gateway: &Gateway) -> (String, String) {
+    let data = gateway
+        .data(
+            None,
+            "mutation($input: SignUpInput!) { signUp(input: $input) { token } }",
+            json!({ "input": { "organizationName": "Acme", "slug": "acme", "email": "admin@acme.example",
+                "username": "acme-admin", "password": "correct horse battery" } }),
+        )
+        .await;
+    let token = data["signUp"]["token"].as_str().unwrap().to_string();
+    let roles: Vec<Value> = (1..=4)
+        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
+        .collect();
+    let data = gateway
+        .data(
+            Some(&token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": "Crash crew", "monthlyBudget": "1000", "roles": roles } }),
+        )
+        .await;
+    let team = data["createTeam"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (token, team)
+}
+
+async fn start_run(gateway: &Gateway, token: &str, team: &str, n: usize) -> String {
+    let data = gateway
+        .data(
+            Some(token),
+            "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",
+            json!({ "input": { "teamId": team, "inputs": { "job": n } } }),
+        )
+        .await;
+    data["startRun"]["run"]["id"].as_str().unwrap().to_string()
+}
+
+const RUNS: &str = "query($id: ID!) { team(id: $id) { currentSpend runs(first: 50) { nodes { \
+    id status totalSteps completedSteps cost \
+    steps { position status cost } events { seq kind step { position } } } } } }";
+
+async fn team_runs(gateway: &Gateway, token: &str, team: &str) -> Value {
+    gateway.data(Some(token), RUNS, json!({ "id": team })).await["team"].clone()
+}
+
+fn dec(value: &Value) -> BigDecimal {
+    value
+        .as_str()
+        .expect("a decimal string")
+        .parse()
+        .expect("decimal")
+}
+
+async fn runs_survive_sigkill(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let mut first = Gateway::start(&db, data_dir.path(), 2).await;
+    let (token, team) = sign_up_with_team(&first).await;
+    for n in 0..4 {
+        start_run(&first, &token, &team, n).await;
+    }
+    // Kill the process once some steps are committed and others are in flight.
+    for _ in 0..200 {
+        let state = team_runs(&first, &token, &team).await;
+        let done: i64 = state["runs"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["completedSteps"].as_i64().unwrap())
+            .sum();
+        if done >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill();
+
+    let second = Gateway::start(&db, data_dir.path(), 2).await;
+    let mut state = Value::Null;
+    for _ in 0..600 {
+        state = team_runs(&second, &token, &team).await;
+        let runs = state["runs"]["nodes"].as_array().unwrap();
+        if runs.len() == 4 && runs.iter().all(|r| r["status"] == "COMPLETED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = state["runs"]["nodes"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    let mut spent = BigDecimal::from(0);
+    let mut resumed = 0;
+    for run in runs {
+        assert_eq!(run["status"], "COMPLETED", "every run finishes: {state:#}");
+        assert_eq!(run["completedSteps"], 4);
+        let mut run_cost = BigDecimal::from(0);
+        for step in run["steps"].as_array().unwrap() {
+            assert_eq!(step["status"], "COMPLETED");
+            run_cost += dec(&step["cost"]);
+        }
+        assert_eq!(
+            dec(&run["cost"]),
+            run_cost,
+            "the run's cost counts each step once"
+        );
+        spent += run_cost;
+        let events = run["events"].as_array().unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(
+            seqs,
+            (1..=events.len() as i64).collect::<Vec<_>>(),
+            "gapless log: {run:#}"
+        );
+        let mut completed: Vec<i64> = events
+            .iter()
+            .filter(|e| e["kind"] == "STEP_COMPLETED")
+            .map(|e| e["step"]["position"].as_i64().unwrap())
+            .collect();
+        completed.sort();
+        assert_eq!(
+            completed,
+            [0, 1, 2, 3],
+            "each step completed exactly once: {run:#}"
+        );
+        assert_eq!(events.last().unwrap()["kind"], "COMPLETED");
+        resumed += events.iter().filter(|e| e["kind"] == "RESUMED").count();
+    }
+    assert!(
+        resumed >= 1,
+        "a run interrupted by the kill was resumed: {state:#}"
+    );
+    assert_eq!(
+        dec(&state["currentSpend"]),
+        spent,
+        "the team paid for each step once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_runs_survive_sigkill() {
+    runs_survive_sigkill(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_runs_survive_sigkill() {
+    runs_survive_sigkill(Backend::Postgres).await;
+}
+
+/// A run started through one process and executed there streams, complete and in
+/// order, to a subscriber on another process that executes nothing itself: the
+/// events can only have arrived through LISTEN/NOTIFY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_events_cross_processes() {
+    let Some(db) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let executor = Gateway::start(&db, data_dir.path(), 1).await;
+    let viewer = Gateway::start(&db, data_dir.path(), 0).await;
+    let (token, team) = sign_up_with_team(&executor).await;
+
+    let mut socket = connect_url(&format!("{}/graphql", viewer.base), "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    let mut feed = connect_url(&format!("{}/graphql", viewer.base), "graphql-transport-ws").await;
+    send(&mut feed, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut feed).await["type"], "connection_ack");
+    send(
+        &mut feed,
+        json!({ "id": "f", "type": "subscribe", "payload": {
+        "query": "subscription { runsChanged { runId kind } }" } }),
+    )
+    .await;
+    // Let the feed's subscription register before the run starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let run = start_run(&executor, &token, &team, 1).await;
+    send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { runUpdates(runId: $id) { seq kind progress { completedSteps } } }",
+        "variables": { "id": run } } }))
+    .await;
+    let mut events = Vec::new();
+    loop {
+        let message = next(&mut socket).await;
+        if message["type"] == "complete" {
+            break;
+        }
+        assert!(message["payload"]["errors"].is_null(), "{message}");
+        events.push(message["payload"]["data"]["runUpdates"].clone());
+    }
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "STEP_COMPLETED").count(), 4);
+    assert_eq!(kinds.last(), Some(&"COMPLETED"));
+    // Most of the run happened after the subscription began, so it arrived live
+    // (the stored log is replayed only up to the moment of subscribing).
+    assert!(events.len() >= 7, "{events:#?}");
+
+    // The organization feed on the viewer saw the run from start to end.
+    let mut feed_kinds = Vec::new();
+    while feed_kinds.last().map(String::as_str) != Some("COMPLETED") {
+        let message = next(&mut feed).await;
+        let event = &message["payload"]["data"]["runsChanged"];
+        assert_eq!(event["runId"], run.as_str());
+        feed_kinds.push(event["kind"].as_str().unwrap().to_string());
+    }
+    assert_eq!(feed_kinds, ["CREATED", "STARTED", "COMPLETED"]);
+}
