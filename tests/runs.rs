@@ -612,7 +612,89 @@ async fn runs_changed_feeds_dashboards(app: &TestApp) {
     assert_eq!(seen, ["CREATED", "STARTED", "COMPLETED"]);
 }
 
+async fn analytics_report_runs_roles_and_budgets(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let busy = create_team(app, &token, "Busy", "10", three_roles("gpt-4")).await;
+    let calm = create_team(
+        app,
+        &token,
+        "Calm",
+        "1000",
+        json!([{ "title": "Solo", "expertise": "SENIOR" }]),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for (team, n) in [(&busy, 1), (&busy, 2), (&calm, 3)] {
+        let body = start_run(app, &token, team, json!({ "n": n })).await;
+        ids.push(
+            body["data"]["startRun"]["run"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let mut runs = Vec::new();
+    for id in &ids {
+        runs.push(wait_for(app, &token, id, ended).await);
+    }
+    let cost = |r: &Value| dec(r["cost"].as_str().unwrap());
+
+    let data = app
+        .data(Some(&token), "{ viewer { organization { analytics {             topTeams { team { name } runCount completedRunCount averageCost totalCost }             roleUtilization { role { title llmModel } stepCount averageDurationMs totalCost }             budgetUtilization { team { name } monthlyBudget currentSpend utilizationPercent } } } } }", json!({}))
+        .await;
+    let analytics = &data["viewer"]["organization"]["analytics"];
+    let top = analytics["topTeams"].as_array().unwrap();
+    assert_eq!(top.len(), 2);
+    assert_eq!(top[0]["team"]["name"], "Busy");
+    assert_eq!(top[0]["runCount"], 2);
+    assert_eq!(top[0]["completedRunCount"], 2);
+    let busy_total = cost(&runs[0]) + cost(&runs[1]);
+    assert_eq!(dec(top[0]["totalCost"].as_str().unwrap()), busy_total);
+    assert_eq!(
+        dec(top[0]["averageCost"].as_str().unwrap()),
+        (busy_total.clone() / dec("2")).with_scale_round(4, bigdecimal::RoundingMode::HalfEven)
+    );
+    assert_eq!(top[1]["team"]["name"], "Calm");
+    assert_eq!(dec(top[1]["totalCost"].as_str().unwrap()), cost(&runs[2]));
+
+    let roles = analytics["roleUtilization"].as_array().unwrap();
+    assert_eq!(
+        roles.len(),
+        4,
+        "three active Busy roles and Solo: {roles:#?}"
+    );
+    for role in &roles[..3] {
+        assert_eq!(role["stepCount"], 2, "{role}");
+        assert_eq!(role["role"]["llmModel"], "gpt-4");
+    }
+    assert_eq!(roles[3]["role"]["title"], "Solo");
+    assert_eq!(roles[3]["stepCount"], 1);
+    let role_total: BigDecimal = roles
+        .iter()
+        .map(|r| dec(r["totalCost"].as_str().unwrap()))
+        .sum();
+    assert_eq!(
+        role_total,
+        busy_total.clone() + cost(&runs[2]),
+        "every step's cost is attributed once"
+    );
+
+    let budgets = analytics["budgetUtilization"].as_array().unwrap();
+    assert_eq!(budgets[0]["team"]["name"], "Busy", "highest share first");
+    assert_eq!(
+        dec(budgets[0]["currentSpend"].as_str().unwrap()),
+        busy_total
+    );
+    let percent = (busy_total * dec("10")).with_scale_round(2, bigdecimal::RoundingMode::HalfEven);
+    assert_eq!(
+        budgets[0]["utilizationPercent"].as_f64().unwrap(),
+        percent.to_string().parse::<f64>().unwrap()
+    );
+    assert_eq!(budgets[1]["team"]["name"], "Calm");
+}
+
 backend_tests! {
+    analytics => analytics_report_runs_roles_and_budgets;
     execute_and_stream => run_executes_and_streams_its_progress;
     validation => start_run_is_validated;
     budgets => budgets_are_enforced;

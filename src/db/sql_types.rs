@@ -41,3 +41,10 @@ impl diesel::sql_types::ops::Sub for PortableNumeric {
     type Rhs = PortableNumeric;
     type Output = PortableNumeric;
 }
+
+// SUM over costs stays exact: numeric on PostgreSQL, an integer sum of ten-thousandths
+// on SQLite. (No AVG: SQLite would average into a float.)
+impl diesel::sql_types::Foldable for PortableNumeric {
+    type Sum = diesel::sql_types::Nullable<PortableNumeric>;
+    type Avg = diesel::sql_types::Nullable<PortableNumeric>;
+}

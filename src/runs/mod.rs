@@ -1,5 +1,6 @@
 //! Orchestration runs of a team and their steps.
 
+pub mod analytics;
 pub mod lifecycle;
 pub mod queries;
 pub mod service;

@@ -1,6 +1,7 @@
 //! GraphQL object types. Each wraps a domain model; relations resolve through the
 //! request's dataloader.
 
+pub mod analytics;
 pub mod organization;
 pub mod run;
 pub mod team;

@@ -3,8 +3,10 @@ use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
 
 use super::Cursor;
+use super::analytics::OrganizationAnalytics;
 use super::team::{TeamFilterInput, TeamOrderInput, TeamsTotal, list_teams};
 use super::user::{UserFilterInput, UsersTotal, list_users};
+use crate::graphql::context::ContextExt;
 use crate::organizations::{Organization, Plan};
 use crate::teams::Team;
 use crate::users::User;
@@ -76,6 +78,20 @@ impl Organization {
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
         list_teams(ctx, filter, order_by, first, after, last, before).await
+    }
+
+    /// Reports over the organization's runs: top teams, role utilization, budgets.
+    async fn analytics(&self, ctx: &Context<'_>) -> async_graphql::Result<OrganizationAnalytics> {
+        // Only members of the organization see its reports.
+        let actor = ctx.actor()?;
+        if actor.organization_id != self.id {
+            return Err(super::super::errors::to_gql(
+                &crate::error::AppError::not_found("organization"),
+            ));
+        }
+        Ok(OrganizationAnalytics {
+            organization_id: self.id,
+        })
     }
 
     /// The organization's users, oldest first.
