@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 use crate::db::{Conn, Id, Pool};
-use crate::runs::{RunEvent, queries as run_queries};
+use crate::runs::{RunEvent, RunEventKind, queries as run_queries};
 
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "gateway_events";
@@ -77,10 +77,20 @@ impl EventBus {
         let _ = self.sender.send(event);
     }
 
-    /// Publishes run events after the transaction that stored them committed.
+    /// Publishes run events after the transaction that stored them committed. A run's
+    /// start and end also change its team's status, so team subscribers hear of them.
     pub fn publish_runs(&self, events: Vec<RunEvent>) {
         for event in events {
+            let team_change = (event.kind == RunEventKind::Created || event.kind.is_terminal())
+                .then_some(Event::TeamChanged {
+                    organization_id: event.organization_id,
+                    team_id: event.payload.team_id,
+                    kind: ChangeKind::Updated,
+                });
             self.publish(Event::Run(Arc::new(event)));
+            if let Some(change) = team_change {
+                self.publish(change);
+            }
         }
     }
 
@@ -96,9 +106,23 @@ impl EventBus {
         conn: &mut Conn<'_>,
         events: &[RunEvent],
     ) -> diesel::QueryResult<()> {
-        let (Conn::Pg(c), Some(first), Some(last)) = (conn, events.first(), events.last()) else {
+        let Conn::Pg(c) = conn else {
             return Ok(());
         };
+        let Some(payload) = self.notice(events) else {
+            return Ok(());
+        };
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(payload)
+            .execute(*c)
+            .await?;
+        Ok(())
+    }
+
+    /// The notification payload announcing `events` (all of one run, in order).
+    pub fn notice(&self, events: &[RunEvent]) -> Option<String> {
+        let (first, last) = (events.first()?, events.last()?);
         let notice = Notice {
             from: self.id,
             org: first.organization_id,
@@ -106,13 +130,7 @@ impl EventBus {
             first: first.seq,
             last: last.seq,
         };
-        let payload = serde_json::to_string(&notice).unwrap_or_default();
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(CHANNEL)
-            .bind::<diesel::sql_types::Text, _>(payload)
-            .execute(*c)
-            .await?;
-        Ok(())
+        serde_json::to_string(&notice).ok()
     }
 
     /// Listens for other processes' notifications on a dedicated connection until

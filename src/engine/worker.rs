@@ -148,6 +148,7 @@ async fn execute_steps(
             });
         }
     }
+    let mut current = claim.run.clone();
     let pending: Vec<_> = claim
         .steps
         .iter()
@@ -242,8 +243,11 @@ async fn execute_steps(
             duration_ms: clock.elapsed().as_millis() as i64,
             next_position,
         };
-        match commit(shared, claim, &done).await? {
-            Committed::Stored { events, .. } => shared.bus.publish_runs(events),
+        match commit(shared, claim, &current, &done).await? {
+            Committed::Stored { run, events } => {
+                current = *run;
+                shared.bus.publish_runs(events);
+            }
             Committed::ClaimLost => return Err(Halt::Lost),
             Committed::OverBudget { remaining } => {
                 let message = format!(
@@ -270,13 +274,25 @@ fn step_input(step: &crate::runs::RunStep) -> Option<StepInput> {
 
 /// Commits a step, retrying transient database failures; gives the run up (its lease
 /// will expire and another worker resumes it) if the database stays unavailable.
-async fn commit(shared: &Shared, claim: &Claim, done: &StepDone) -> Result<Committed, Halt> {
+async fn commit(
+    shared: &Shared,
+    claim: &Claim,
+    current: &crate::runs::Run,
+    done: &StepDone,
+) -> Result<Committed, Halt> {
     let mut backoff = Duration::from_millis(50);
     for attempt in 1..=5 {
         let result = match shared.pool.get().await {
             Ok(mut pooled) => {
-                lifecycle::commit_step(&mut pooled.conn(), &shared.bus, claim, done, shared.lease)
-                    .await
+                lifecycle::commit_step(
+                    &mut pooled.conn(),
+                    &shared.bus,
+                    claim,
+                    current,
+                    done,
+                    shared.lease,
+                )
+                .await
             }
             Err(error) => Err(error.into()),
         };

@@ -486,7 +486,6 @@ impl Mutation {
         .gql()?;
         state.bus.publish_runs(events);
         state.runs.wake();
-        team_changed(ctx, run.organization_id, run.team_id, ChangeKind::Updated);
         Ok(StartRunPayload { run })
     }
 
@@ -508,7 +507,6 @@ impl Mutation {
                 .gql()?;
         state.runs.abandon(run.id);
         state.bus.publish_runs(events);
-        team_changed(ctx, run.organization_id, run.team_id, ChangeKind::Updated);
         Ok(CancelRunPayload { run })
     }
 }

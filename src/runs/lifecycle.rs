@@ -167,10 +167,12 @@ pub enum Committed {
 
 /// Stores a step's results, the run's counters, the team's spend and the events in
 /// one transaction; after the last step the run completes in the same transaction.
+/// `current` is the run as this claim last committed it.
 pub async fn commit_step(
     conn: &mut Conn<'_>,
     bus: &EventBus,
     claim: &Claim,
+    current: &Run,
     done: &StepDone,
     lease: std::time::Duration,
 ) -> AppResult<Committed> {
@@ -209,6 +211,13 @@ pub async fn commit_step(
         completed_at: Some(now),
         updated_at: now,
     };
+    if let Conn::Pg(pg) = conn {
+        let outcome = commit_step_pg(pg, bus, claim, current, done, &update, now).await?;
+        return match outcome {
+            Some(committed) => Ok(committed),
+            None => over_budget(conn, claim).await,
+        };
+    }
     let outcome = transaction!(conn, |tx| -> AppResult<Committed> {
         let events_count = if last { 2 } else { 1 };
         let Some(run) = queries::advance(
@@ -224,10 +233,6 @@ pub async fn commit_step(
         else {
             return Ok(Committed::ClaimLost);
         };
-        if !queries::charge_team(tx, org, run.team_id, &done.cost, now).await? {
-            // Rolls the transaction back; the caller fails the run instead.
-            return Err(AppError::BudgetExceeded(String::new()));
-        }
         let step = queries::update_step(tx, org, run_id, done.position, &step_update)
             .await?
             .ok_or_else(|| {
@@ -235,6 +240,11 @@ pub async fn commit_step(
             })?;
         if let Some(next) = done.next_position {
             queries::start_step(tx, org, run_id, next, now).await?;
+        }
+        // The team row is shared by all of the team's runs: lock it as late as possible.
+        if !queries::charge_team(tx, org, run.team_id, &done.cost, now).await? {
+            // Rolls the transaction back; the caller fails the run instead.
+            return Err(AppError::BudgetExceeded(String::new()));
         }
         let mut kinds = vec![(
             RunEventKind::StepCompleted,
@@ -253,14 +263,102 @@ pub async fn commit_step(
         })
     });
     match outcome {
-        Err(AppError::BudgetExceeded(_)) => {
-            let team = crate::teams::queries::find(conn, org, claim.run.team_id).await?;
-            let remaining = team
-                .map(|t| Decimal(t.remaining_budget_amount()))
-                .unwrap_or_else(Decimal::zero);
-            Ok(Committed::OverBudget { remaining })
-        }
+        Err(AppError::BudgetExceeded(_)) => over_budget(conn, claim).await,
         other => other,
+    }
+}
+
+async fn over_budget(conn: &mut Conn<'_>, claim: &Claim) -> AppResult<Committed> {
+    let team =
+        crate::teams::queries::find(conn, claim.run.organization_id, claim.run.team_id).await?;
+    let remaining = team
+        .map(|t| Decimal(t.remaining_budget_amount()))
+        .unwrap_or_else(Decimal::zero);
+    Ok(Committed::OverBudget { remaining })
+}
+
+/// [`commit_step`] on PostgreSQL: one statement, so one round trip. The events are
+/// built ahead from the run as this claim knows it (no one else writes a claimed
+/// run's counters; the statement checks the claim and the event sequence). `None`
+/// when the step does not fit the budget.
+async fn commit_step_pg(
+    conn: &mut diesel_async::AsyncPgConnection,
+    bus: &EventBus,
+    claim: &Claim,
+    current: &Run,
+    done: &StepDone,
+    update: &RunProgressUpdate,
+    now: Timestamp,
+) -> AppResult<Option<Committed>> {
+    let last = done.next_position.is_none();
+    let tokens = done.prompt_tokens + done.completion_tokens;
+    let mut run = current.clone();
+    run.completed_steps += 1;
+    run.tokens_used += tokens;
+    run.cost = Decimal(&current.cost.0 + &done.cost.0);
+    run.event_seq += if last { 2 } else { 1 };
+    run.status = update.status;
+    run.claimed_by = update.claimed_by.clone();
+    run.lease_expires_at = update.lease_expires_at;
+    run.result = update.result.clone();
+    run.duration_ms = update.duration_ms;
+    run.completed_at = update.completed_at;
+    run.updated_at = now;
+    let mut step = claim
+        .steps
+        .iter()
+        .find(|s| s.position == done.position)
+        .cloned()
+        .ok_or_else(|| AppError::Internal(format!("step {} is not planned", done.position)))?;
+    step.status = StepStatus::Completed;
+    step.prompt_tokens = done.prompt_tokens;
+    step.completion_tokens = done.completion_tokens;
+    step.tokens_used = tokens;
+    step.cost = done.cost.clone();
+    step.duration_ms = Some(done.duration_ms);
+    let mut kinds = vec![(RunEventKind::StepCompleted, Some(StepSummary::of(&step)), None)];
+    if last {
+        kinds.push((RunEventKind::Completed, None, None));
+    }
+    let events = events_of(&run, &kinds, now);
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            let row = e.to_row();
+            serde_json::json!({ "id": row.id, "seq": row.seq, "kind": row.kind, "payload": row.payload })
+        })
+        .collect();
+    let output = Json(done.output.clone());
+    let commit = queries::StepCommit {
+        org: run.organization_id,
+        run_id: run.id,
+        token: &claim.token,
+        prior_seq: current.event_seq,
+        position: done.position,
+        next_position: done.next_position,
+        cost: &done.cost,
+        prompt_tokens: done.prompt_tokens,
+        completion_tokens: done.completion_tokens,
+        output: &output,
+        duration_ms: done.duration_ms,
+        now,
+        run: update,
+        last,
+        events: Json(serde_json::Value::Array(rows)),
+        notify: bus.notice(&events).map(|n| (crate::events::CHANNEL, n)),
+    };
+    match queries::commit_step_pg(conn, &commit).await {
+        Ok(Some(stored)) => Ok(Some(Committed::Stored {
+            run: Box::new(stored),
+            events,
+        })),
+        Ok(None) => Ok(Some(Committed::ClaimLost)),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains(queries::OVER_BUDGET_ABORT) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
     }
 }
 

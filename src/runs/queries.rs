@@ -542,3 +542,171 @@ pub async fn events_of_runs(
         .load(c)
         .await)
 }
+
+/// Everything one step commit writes, for [`commit_step_pg`].
+pub struct StepCommit<'a> {
+    pub org: Id,
+    pub run_id: Id,
+    pub token: &'a str,
+    /// The run's `event_seq` before this commit: a second fence beside the claim.
+    pub prior_seq: i64,
+    pub position: i32,
+    pub next_position: Option<i32>,
+    pub cost: &'a Decimal,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub output: &'a Json,
+    pub duration_ms: i64,
+    pub now: Timestamp,
+    pub run: &'a RunProgressUpdate,
+    pub last: bool,
+    /// `[{id, seq, kind, payload}]`
+    pub events: Json,
+    pub notify: Option<(&'a str, String)>,
+}
+
+/// Outcome of [`commit_step_pg`] when the statement failed as designed.
+pub const OVER_BUDGET_ABORT: &str = "division by zero";
+
+/// A step's commit on PostgreSQL in one statement (one round trip, atomic on its own):
+/// the run's counters behind the claim fence, the team's spend if it fits the budget,
+/// the step, the next step's start, the events and the notification. `None` when the
+/// claim was lost (nothing written); when the budget does not fit, the statement
+/// aborts with [`OVER_BUDGET_ABORT`] and nothing is written either.
+pub async fn commit_step_pg(
+    conn: &mut diesel_async::AsyncPgConnection,
+    commit: &StepCommit<'_>,
+) -> QueryResult<Option<Run>> {
+    const SQL: &str = "WITH r AS ( \
+        UPDATE runs SET completed_steps = completed_steps + 1, tokens_used = tokens_used + $8, \
+          cost = cost + $7, event_seq = event_seq + $21, status = $22, claimed_by = $23, \
+          lease_expires_at = $14, result = $16, duration_ms = $17, completed_at = $24, updated_at = $13 \
+        WHERE organization_id = $1 AND id = $2 AND claimed_by = $3 AND status = 'RUNNING' AND event_seq = $4 \
+        RETURNING *), \
+      t AS ( \
+        UPDATE teams SET current_spend = current_spend + $7, updated_at = $13, \
+          status = CASE WHEN $15 THEN CASE WHEN EXISTS (SELECT 1 FROM runs o WHERE o.organization_id = $1 \
+            AND o.team_id = teams.id AND o.id <> $2 AND o.status IN ('PENDING', 'RUNNING')) \
+            THEN 'RUNNING' ELSE 'COMPLETED' END ELSE status END, \
+          last_executed_at = CASE WHEN $15 THEN $13 ELSE last_executed_at END \
+        WHERE organization_id = $1 AND id = (SELECT team_id FROM r) AND current_spend + $7 <= monthly_budget \
+        RETURNING id), \
+      s AS ( \
+        UPDATE run_steps SET status = 'COMPLETED', output = $11, prompt_tokens = $9, completion_tokens = $10, \
+          tokens_used = $9 + $10, cost = $7, duration_ms = $12, error_message = NULL, completed_at = $13, updated_at = $13 \
+        WHERE organization_id = $1 AND run_id = $2 AND position = $5 AND EXISTS (SELECT 1 FROM t) \
+        RETURNING id), \
+      nx AS ( \
+        UPDATE run_steps SET status = 'RUNNING', started_at = $13, updated_at = $13 \
+        WHERE organization_id = $1 AND run_id = $2 AND position = $6 AND EXISTS (SELECT 1 FROM t) \
+        RETURNING id), \
+      e AS ( \
+        INSERT INTO run_events (id, organization_id, run_id, seq, kind, payload, created_at) \
+        SELECT x.id, $1, $2, x.seq, x.kind, x.payload, $13 \
+        FROM jsonb_to_recordset($18) AS x(id uuid, seq bigint, kind text, payload jsonb) \
+        WHERE EXISTS (SELECT 1 FROM t) \
+        RETURNING id), \
+      n AS (SELECT pg_notify($19, $20) FROM t WHERE $19 <> '') \
+      SELECT r.*, 1 / (SELECT count(*)::int FROM t) AS charged, (SELECT count(*) FROM n) AS notified, \
+        (SELECT count(*) FROM s) AS stored, (SELECT count(*) FROM nx) AS started, (SELECT count(*) FROM e) AS logged \
+      FROM r";
+    let (channel, payload) = match &commit.notify {
+        Some((channel, payload)) => (*channel, payload.as_str()),
+        None => ("", ""),
+    };
+    StepCommitQuery {
+        sql: SQL,
+        commit,
+        tokens: commit.prompt_tokens + commit.completion_tokens,
+        events_count: if commit.last { 2 } else { 1 },
+        channel,
+        payload,
+    }
+    .get_result::<Run>(conn)
+    .await
+    .optional()
+}
+
+/// [`commit_step_pg`]'s statement. Unlike `sql_query`, diesel may keep it prepared
+/// (its text never changes), so PostgreSQL plans it once per connection rather than
+/// on every step. The binds are listed once at the end of the statement, numbered in
+/// the order the text refers to them.
+struct StepCommitQuery<'a> {
+    sql: &'static str,
+    commit: &'a StepCommit<'a>,
+    tokens: i64,
+    events_count: i64,
+    channel: &'a str,
+    payload: &'a str,
+}
+
+impl diesel::query_builder::QueryId for StepCommitQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for StepCommitQuery<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StepCommitQuery<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+        use sql_types::{PortableJson, PortableNumeric, PortableTimestamp, PortableUuid};
+        let c = self.commit;
+        out.push_sql(self.sql);
+        out.push_sql(" CROSS JOIN (SELECT ");
+        out.push_bind_param::<PortableUuid, _>(&c.org)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableUuid, _>(&c.run_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&c.token)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&c.prior_seq)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&c.position)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Integer>, _>(&c.next_position)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableNumeric, _>(c.cost)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&c.prompt_tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&c.completion_tokens)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableJson, _>(c.output)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&c.duration_ms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableTimestamp, _>(&c.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<PortableTimestamp>, _>(&c.run.lease_expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Bool, _>(&c.last)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.run.result)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&c.run.duration_ms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableJson, _>(&c.events)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.channel)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.payload)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.events_count)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&c.run.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.run.claimed_by)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<PortableTimestamp>, _>(&c.run.completed_at)?;
+        out.push_sql(") AS params");
+        Ok(())
+    }
+}

@@ -158,6 +158,24 @@ impl Drop for TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A gateway configuration on this database.
+    pub fn config(&self, limits: Limits, engine: EngineConfig) -> Config {
+        Config {
+            database_url: Some(self.url.clone()),
+            data_dir: self._dir.path().to_path_buf(),
+            bind: "127.0.0.1:0".parse().expect("address"),
+            log_format: LogFormat::Pretty,
+            jwt_secret: Some(JWT_SECRET.into()),
+            token_ttl_seconds: 3600,
+            db_pool_size: Some(4),
+            db_statement_timeout_seconds: 15,
+            limits,
+            engine,
+        }
+    }
+}
+
 /// Run workers for tests: the simulated backend with a short step delay, so runs
 /// finish quickly but their progress is still observable.
 pub fn test_engine() -> EngineConfig {
@@ -198,18 +216,7 @@ impl TestApp {
         engine: EngineConfig,
     ) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
-        let config = Config {
-            database_url: Some(db.url.clone()),
-            data_dir: db._dir.path().to_path_buf(),
-            bind: "127.0.0.1:0".parse().expect("address"),
-            log_format: LogFormat::Pretty,
-            jwt_secret: Some(JWT_SECRET.into()),
-            token_ttl_seconds: 3600,
-            db_pool_size: Some(4),
-            db_statement_timeout_seconds: 15,
-            limits,
-            engine,
-        };
+        let config = db.config(limits, engine);
         let server = gateway::server::start(&config)
             .await
             .expect("server starts");

@@ -1,0 +1,223 @@
+//! Run engine benchmarks (ignored by `cargo test`; run on a release build):
+//!
+//! ```sh
+//! cargo test --release --test bench_runs -- --ignored --nocapture --test-threads 1
+//! ```
+//!
+//! With `TEST_DATABASE_URL` set, each benchmark also runs on PostgreSQL.
+//! - `step_throughput`: runs executed with zero step delay; steps committed per second.
+//! - `fanout_latency`: 1,000 WebSocket subscribers of one run; time from a step's
+//!   commit to its event arriving at each subscriber, p50 and p99.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::ws::{Socket, connect, next, send};
+use common::{Backend, TestApp, test_engine};
+use gateway::config::Limits;
+use gateway::engine::EngineConfig;
+use serde_json::{Value, json};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn team_with_roles(app: &TestApp, token: &str, roles: usize, name: &str) -> String {
+    let roles: Vec<Value> = (0..roles)
+        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR", "llmModel": "gpt-3.5-turbo" }))
+        .collect();
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": name, "monthlyBudget": "10000", "roles": roles } }),
+        )
+        .await;
+    data["createTeam"]["team"]["id"].as_str().unwrap().to_string()
+}
+
+async fn start_run(app: &TestApp, token: &str, team: &str, n: usize) -> String {
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",
+            json!({ "input": { "teamId": team, "inputs": { "job": n } } }),
+        )
+        .await;
+    data["startRun"]["run"]["id"].as_str().unwrap().to_string()
+}
+
+async fn completed_runs(app: &TestApp, token: &str) -> i64 {
+    let data = app
+        .data(
+            Some(token),
+            "{ teams(first: 100) { nodes { runs(filter: { status: COMPLETED }) { totalCount } } } }",
+            json!({}),
+        )
+        .await;
+    data["teams"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["runs"]["totalCount"].as_i64().unwrap())
+        .sum()
+}
+
+async fn step_throughput(backend: Backend) {
+    let runs = env_usize("BENCH_RUNS", 400);
+    let steps_per_run = 5;
+    let workers = env_usize(
+        "BENCH_WORKERS",
+        if backend == Backend::Postgres { 8 } else { 4 },
+    );
+    // Plan the runs with no workers, then measure a gateway that executes them.
+    let idle = EngineConfig {
+        run_workers: 0,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_with_engine(backend, idle).await else {
+        return;
+    };
+    let token = app.sign_up("bench").await;
+    let team_count = env_usize("BENCH_TEAMS", 1);
+    let mut teams = Vec::new();
+    for i in 0..team_count {
+        teams.push(team_with_roles(&app, &token, steps_per_run, &format!("Bench {i}")).await);
+    }
+    for n in 0..runs {
+        start_run(&app, &token, &teams[n % team_count], n).await;
+    }
+    let config = app.db.config(
+        Limits::default(),
+        EngineConfig {
+            run_workers: workers,
+            simulated_step_delay_ms: 0,
+            run_poll_ms: 50,
+            ..test_engine()
+        },
+    );
+    let clock = Instant::now();
+    let executor = gateway::server::start(&config).await.expect("starts");
+    loop {
+        if completed_runs(&app, &token).await == runs as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = clock.elapsed();
+    executor.stop().await.expect("stops");
+    let steps = (runs * steps_per_run) as f64;
+    println!(
+        "step_throughput {backend:?}: {steps} steps of {runs} runs of {team_count} teams in {:.2} s with {workers} workers = {:.0} steps/s",
+        elapsed.as_secs_f64(),
+        steps / elapsed.as_secs_f64()
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn step_throughput_sqlite() {
+    step_throughput(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn step_throughput_postgres() {
+    step_throughput(Backend::Postgres).await;
+}
+
+/// One subscriber: everything it received, with arrival times.
+async fn subscribe(mut socket: Socket, token: String, run: String) -> (Instant, Vec<(Value, chrono::DateTime<chrono::Utc>)>) {
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { runUpdates(runId: $id) { seq kind createdAt } }",
+        "variables": { "id": run } } }))
+    .await;
+    let subscribed = Instant::now();
+    let mut received = Vec::new();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(120), next(&mut socket))
+            .await
+            .expect("the run ends within 2 minutes");
+        if message["type"] == "complete" {
+            return (subscribed, received);
+        }
+        received.push((message["payload"]["data"]["runUpdates"].clone(), chrono::Utc::now()));
+    }
+}
+
+async fn fanout_latency(backend: Backend) {
+    let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
+    let delay = env_usize("BENCH_STEP_DELAY_MS", 800) as u64;
+    let engine = EngineConfig {
+        run_workers: 1,
+        simulated_step_delay_ms: delay,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_with_engine(backend, engine).await else {
+        return;
+    };
+    let token = app.sign_up("bench").await;
+    let team = team_with_roles(&app, &token, 10, "Bench").await;
+    let run = start_run(&app, &token, &team, 0).await;
+
+    let connected = Arc::new(tokio::sync::Barrier::new(subscribers + 1));
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        let socket = connect(&app, "graphql-transport-ws").await;
+        let (token, run, connected) = (token.clone(), run.clone(), connected.clone());
+        tasks.push(tokio::spawn(async move {
+            connected.wait().await;
+            subscribe(socket, token, run).await
+        }));
+    }
+    connected.wait().await;
+    // Subscriptions are registered shortly after the last `subscribe` is sent.
+    let ready = chrono::Utc::now() + chrono::Duration::milliseconds(500);
+    let mut latencies = Vec::new();
+    let mut complete = 0;
+    for task in tasks {
+        let (_, received) = task.await.expect("subscriber");
+        let seqs: Vec<i64> = received.iter().map(|(e, _)| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "every subscriber sees the whole log in order");
+        if received.last().map(|(e, _)| e["kind"] == "COMPLETED").unwrap_or(false) {
+            complete += 1;
+        }
+        for (event, arrived) in received {
+            let created: chrono::DateTime<chrono::Utc> = event["createdAt"].as_str().unwrap().parse().unwrap();
+            if created > ready {
+                latencies.push((arrived - created).num_microseconds().unwrap() as f64 / 1000.0);
+            }
+        }
+    }
+    assert_eq!(complete, subscribers);
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "fanout_latency {backend:?}: {subscribers} subscribers, {} live deliveries: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        pick(0.5),
+        pick(0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn fanout_latency_sqlite() {
+    fanout_latency(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn fanout_latency_postgres() {
+    fanout_latency(Backend::Postgres).await;
+}
