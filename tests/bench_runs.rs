@@ -73,7 +73,7 @@ async fn step_throughput(backend: Backend) {
     let steps_per_run = 5;
     let workers = env_usize(
         "BENCH_WORKERS",
-        if backend == Backend::Postgres { 8 } else { 4 },
+        4,
     );
     // Plan the runs with no workers, then measure a gateway that executes them.
     let idle = EngineConfig {

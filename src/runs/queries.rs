@@ -163,6 +163,11 @@ pub async fn recent_by_teams(
     }
 }
 
+/// The oldest claimable run, given the time as `$3`.
+const CLAIM_PICK: &str = "SELECT id FROM runs WHERE status IN ('PENDING', 'RUNNING') \
+     AND (status = 'PENDING' OR lease_expires_at IS NULL OR lease_expires_at < $3) \
+     ORDER BY created_at LIMIT 1";
+
 /// Takes the oldest claimable run (pending, or running with an expired lease) for the
 /// claim `token` and bumps its event sequence for the start event.
 ///
@@ -175,22 +180,65 @@ pub async fn claim_one(
     now: Timestamp,
     lease_until: Timestamp,
 ) -> QueryResult<Option<Run>> {
-    const PICK: &str = "SELECT id FROM runs WHERE status IN ('PENDING', 'RUNNING') \
-         AND (status = 'PENDING' OR lease_expires_at IS NULL OR lease_expires_at < $3) \
-         ORDER BY created_at LIMIT 1";
-    let set = "UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_expires_at = $2, \
+    const SET: &str = "UPDATE runs SET status = 'RUNNING', claimed_by = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = event_seq + 1";
-    let sql = match conn {
-        Conn::Pg(_) => format!("{set} WHERE id = ({PICK} FOR UPDATE SKIP LOCKED) RETURNING *"),
-        Conn::Sqlite(_) => format!("{set} WHERE id = ({PICK}) RETURNING *"),
-    };
-    dispatch!(conn, |c| diesel::sql_query(&sql)
-        .bind::<diesel::sql_types::Text, _>(token)
-        .bind::<sql_types::PortableTimestamp, _>(lease_until)
-        .bind::<sql_types::PortableTimestamp, _>(now)
-        .get_result::<Run>(c)
-        .await
-        .optional())
+    match conn {
+        // Kept prepared: every idle worker runs this on every poll.
+        Conn::Pg(c) => {
+            ClaimQuery {
+                token,
+                lease_until,
+                now,
+            }
+            .get_result::<Run>(*c)
+            .await
+            .optional()
+        }
+        Conn::Sqlite(c) => {
+            diesel::sql_query(format!("{SET} WHERE id = ({CLAIM_PICK}) RETURNING *"))
+                .bind::<diesel::sql_types::Text, _>(token)
+                .bind::<sql_types::PortableTimestamp, _>(lease_until)
+                .bind::<sql_types::PortableTimestamp, _>(now)
+                .get_result::<Run>(*c)
+                .await
+                .optional()
+        }
+    }
+}
+
+/// [`claim_one`]'s PostgreSQL statement, which diesel may keep prepared (unlike
+/// `sql_query`): the binds are pushed where `$1`, `$2`, `$3` first appear.
+struct ClaimQuery<'a> {
+    token: &'a str,
+    lease_until: Timestamp,
+    now: Timestamp,
+}
+
+impl diesel::query_builder::QueryId for ClaimQuery<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for ClaimQuery<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ClaimQuery<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("UPDATE runs SET status = 'RUNNING', claimed_by = ");
+        out.push_bind_param::<diesel::sql_types::Text, _>(&self.token)?;
+        out.push_sql(", lease_expires_at = ");
+        out.push_bind_param::<sql_types::PortableTimestamp, _>(&self.lease_until)?;
+        out.push_sql(", started_at = COALESCE(started_at, ");
+        out.push_bind_param::<sql_types::PortableTimestamp, _>(&self.now)?;
+        out.push_sql("), updated_at = $3, event_seq = event_seq + 1 WHERE id = (");
+        out.push_sql(CLAIM_PICK);
+        out.push_sql(" FOR UPDATE SKIP LOCKED) RETURNING *");
+        Ok(())
+    }
 }
 
 /// Extends the lease of a run this claim still holds; false once it does not (the
