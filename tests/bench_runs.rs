@@ -38,7 +38,10 @@ async fn team_with_roles(app: &TestApp, token: &str, roles: usize, name: &str) -
             json!({ "input": { "name": name, "monthlyBudget": "10000", "roles": roles } }),
         )
         .await;
-    data["createTeam"]["team"]["id"].as_str().unwrap().to_string()
+    data["createTeam"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn start_run(app: &TestApp, token: &str, team: &str, n: usize) -> String {
@@ -71,10 +74,7 @@ async fn completed_runs(app: &TestApp, token: &str) -> i64 {
 async fn step_throughput(backend: Backend) {
     let runs = env_usize("BENCH_RUNS", 400);
     let steps_per_run = 5;
-    let workers = env_usize(
-        "BENCH_WORKERS",
-        4,
-    );
+    let workers = env_usize("BENCH_WORKERS", 4);
     // Plan the runs with no workers, then measure a gateway that executes them.
     let idle = EngineConfig {
         run_workers: 0,
@@ -133,12 +133,19 @@ async fn step_throughput_postgres() {
 }
 
 /// One subscriber: everything it received, with arrival times.
-async fn subscribe(mut socket: Socket, token: String, run: String) -> (Instant, Vec<(Value, chrono::DateTime<chrono::Utc>)>) {
+async fn subscribe(
+    mut socket: Socket,
+    token: String,
+    run: String,
+) -> (Instant, Vec<(Value, chrono::DateTime<chrono::Utc>)>) {
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
     assert_eq!(next(&mut socket).await["type"], "connection_ack");
-    send(&mut socket, json!({ "id": "r", "type": "subscribe", "payload": {
+    send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": {
         "query": "subscription($id: ID!) { runUpdates(runId: $id) { seq kind createdAt } }",
-        "variables": { "id": run } } }))
+        "variables": { "id": run } } }),
+    )
     .await;
     let subscribed = Instant::now();
     let mut received = Vec::new();
@@ -149,7 +156,10 @@ async fn subscribe(mut socket: Socket, token: String, run: String) -> (Instant, 
         if message["type"] == "complete" {
             return (subscribed, received);
         }
-        received.push((message["payload"]["data"]["runUpdates"].clone(), chrono::Utc::now()));
+        received.push((
+            message["payload"]["data"]["runUpdates"].clone(),
+            chrono::Utc::now(),
+        ));
     }
 }
 
@@ -185,13 +195,25 @@ async fn fanout_latency(backend: Backend) {
     let mut complete = 0;
     for task in tasks {
         let (_, received) = task.await.expect("subscriber");
-        let seqs: Vec<i64> = received.iter().map(|(e, _)| e["seq"].as_i64().unwrap()).collect();
-        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "every subscriber sees the whole log in order");
-        if received.last().map(|(e, _)| e["kind"] == "COMPLETED").unwrap_or(false) {
+        let seqs: Vec<i64> = received
+            .iter()
+            .map(|(e, _)| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as i64).collect::<Vec<_>>(),
+            "every subscriber sees the whole log in order"
+        );
+        if received
+            .last()
+            .map(|(e, _)| e["kind"] == "COMPLETED")
+            .unwrap_or(false)
+        {
             complete += 1;
         }
         for (event, arrived) in received {
-            let created: chrono::DateTime<chrono::Utc> = event["createdAt"].as_str().unwrap().parse().unwrap();
+            let created: chrono::DateTime<chrono::Utc> =
+                event["createdAt"].as_str().unwrap().parse().unwrap();
             if created > ready {
                 latencies.push((arrived - created).num_microseconds().unwrap() as f64 / 1000.0);
             }

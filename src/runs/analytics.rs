@@ -90,19 +90,22 @@ pub async fn top_teams(conn: &mut Conn<'_>, org: Id, limit: i64) -> QueryResult<
         .collect())
 }
 
+/// role, steps, total duration, total tokens, total cost
+type RoleRow = (
+    Option<Id>,
+    i64,
+    Option<BigDecimal>,
+    Option<BigDecimal>,
+    Option<Decimal>,
+);
+
 /// Roles by completed steps, most first, at most `limit`.
 pub async fn role_utilization(
     conn: &mut Conn<'_>,
     org: Id,
     limit: i64,
 ) -> QueryResult<Vec<RoleStats>> {
-    let rows: Vec<(
-        Option<Id>,
-        i64,
-        Option<BigDecimal>,
-        Option<BigDecimal>,
-        Option<Decimal>,
-    )> = dispatch!(conn, |c| run_steps::table
+    let rows: Vec<RoleRow> = dispatch!(conn, |c| run_steps::table
         .filter(run_steps::organization_id.eq(org))
         .filter(run_steps::status.eq(StepStatus::Completed))
         .filter(run_steps::role_id.is_not_null())

@@ -316,7 +316,11 @@ async fn commit_step_pg(
     step.tokens_used = tokens;
     step.cost = done.cost.clone();
     step.duration_ms = Some(done.duration_ms);
-    let mut kinds = vec![(RunEventKind::StepCompleted, Some(StepSummary::of(&step)), None)];
+    let mut kinds = vec![(
+        RunEventKind::StepCompleted,
+        Some(StepSummary::of(&step)),
+        None,
+    )];
     if last {
         kinds.push((RunEventKind::Completed, None, None));
     }

@@ -184,16 +184,14 @@ pub async fn claim_one(
          started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = event_seq + 1";
     match conn {
         // Kept prepared: every idle worker runs this on every poll.
-        Conn::Pg(c) => {
-            ClaimQuery {
-                token,
-                lease_until,
-                now,
-            }
-            .get_result::<Run>(*c)
-            .await
-            .optional()
+        Conn::Pg(c) => ClaimQuery {
+            token,
+            lease_until,
+            now,
         }
+        .get_result::<Run>(*c)
+        .await
+        .optional(),
         Conn::Sqlite(c) => {
             diesel::sql_query(format!("{SET} WHERE id = ({CLAIM_PICK}) RETURNING *"))
                 .bind::<diesel::sql_types::Text, _>(token)
