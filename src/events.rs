@@ -38,6 +38,8 @@ pub enum Event {
     },
     /// A committed run event.
     Run(Arc<RunEvent>),
+    /// A row was appended to an organization's audit trail.
+    Audit(Arc<crate::audit::AuditLog>),
     /// Events may have been missed (the listener reconnected): subscribers re-read
     /// the event log.
     Resync,

@@ -104,6 +104,7 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
         role: OrgRole::Admin,
         extra_permissions: Vec::new(),
         request,
+        audit: Default::default(),
     };
     let demo_teams = [
         (

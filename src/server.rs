@@ -304,13 +304,23 @@ async fn authenticate(
                 loaders,
             }
         }
-        Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused(e.public_message()),
+        Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused {
+            reason: e.public_message(),
+            known: state
+                .keys
+                .verify(token)
+                .ok()
+                .map(|claims| (claims.sub, claims.org)),
+        },
         Err(e) => {
             tracing::error!(request_id = %request.request_id, error = %e, "authentication failed");
-            Auth::Refused(format!(
-                "authentication is unavailable (request id {})",
-                request.request_id
-            ))
+            Auth::Refused {
+                reason: format!(
+                    "authentication is unavailable (request id {})",
+                    request.request_id
+                ),
+                known: None,
+            }
         }
     };
     RequestContext { auth, request }
@@ -581,7 +591,7 @@ async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Re
                     let credential = credential_from_payload(&payload).or(header_credential);
                     let context =
                         authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
-                    if let Auth::Refused(reason) = &context.auth {
+                    if let Auth::Refused { reason, .. } = &context.auth {
                         return Err(async_graphql::Error::new(reason.clone()));
                     }
                     let mut data = Data::default();

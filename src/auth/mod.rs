@@ -42,5 +42,6 @@ pub async fn authenticate(
         role: user.org_role,
         extra_permissions: user.extra_permissions(),
         request,
+        audit: Default::default(),
     })
 }

@@ -90,6 +90,8 @@ pub struct Actor {
     pub extra_permissions: Vec<Permission>,
     /// Where the request came from, for the audit trail.
     pub request: crate::audit::RequestInfo,
+    /// Audit rows this request wrote, published once it succeeds.
+    pub audit: crate::audit::AuditSink,
 }
 
 impl Actor {

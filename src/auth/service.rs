@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use super::password;
 use super::permissions::{Actor, OrgRole};
 use super::token::TokenKeys;
-use crate::audit::{self, Change, RequestInfo};
+use crate::audit::{self, AuditSink, Change, Failure, RequestInfo};
 use crate::db::schema::{organizations, users};
 use crate::db::{Conn, Id, Json, Timestamp};
 use crate::error::{AppError, AppResult, Constraint, constraint_kind};
@@ -86,6 +86,7 @@ pub async fn sign_up(
             role: user.org_role,
             extra_permissions: Vec::new(),
             request,
+            audit: Default::default(),
         };
         audit::record(
             tx,
@@ -158,12 +159,15 @@ fn identity_taken(e: diesel::result::Error) -> AppError {
     }
 }
 
-/// Logs in by email. Unknown users and wrong passwords answer alike.
+/// Logs in by email. Unknown users and wrong passwords answer alike. A failed login of
+/// an existing account is audited (into `failures`), as is a login of a deactivated one.
 pub async fn login(
     conn: &mut Conn<'_>,
     keys: &TokenKeys,
     email: &str,
     password: &str,
+    request: &RequestInfo,
+    failures: &AuditSink,
 ) -> AppResult<Session> {
     let denied = || AppError::Unauthenticated("invalid email or password".into());
     let user = user_queries::by_email(conn, &email.trim().to_lowercase()).await?;
@@ -172,16 +176,19 @@ pub async fn login(
     let stored = user.as_ref().and_then(|u| u.password_hash.clone());
     let checked_against = stored.clone().unwrap_or_else(|| DUMMY_HASH.to_owned());
     let matches = password::verify(password.to_owned(), checked_against).await;
-    let (Some(user), Some(_), true) = (user, stored, matches) else {
+    let (Some(user), Some(_), true) = (user.clone(), stored, matches) else {
+        if let Some(user) = user {
+            audit_login_failure(conn, &user, "wrong password", request, failures).await?;
+        }
         return Err(denied());
     };
-    let (user, organization) = user_queries::active_with_organization(conn, user.id)
-        .await?
-        .ok_or_else(|| {
-            AppError::Unauthenticated(
-                "this account is deactivated or its organization is closed".into(),
-            )
-        })?;
+    let Some((user, organization)) = user_queries::active_with_organization(conn, user.id).await?
+    else {
+        audit_login_failure(conn, &user, "account inactive", request, failures).await?;
+        return Err(AppError::Unauthenticated(
+            "this account is deactivated or its organization is closed".into(),
+        ));
+    };
     user_queries::touch_last_login(conn, user.id, Timestamp::now()).await?;
     let token = keys.issue(user.id, organization.id)?;
     Ok(Session {
@@ -189,6 +196,29 @@ pub async fn login(
         user,
         organization,
     })
+}
+
+async fn audit_login_failure(
+    conn: &mut Conn<'_>,
+    user: &crate::users::User,
+    reason: &str,
+    request: &RequestInfo,
+    failures: &AuditSink,
+) -> AppResult<()> {
+    let row = audit::record_failure(
+        conn,
+        Failure {
+            organization_id: user.organization_id,
+            actor_user_id: Some(user.id),
+            action: "user.login",
+            resource_type: "user",
+            details: serde_json::json!({ "code": "UNAUTHENTICATED", "reason": reason }),
+            request,
+        },
+    )
+    .await?;
+    failures.push(row);
+    Ok(())
 }
 
 /// An argon2 hash of a random string, verified against when the user does not exist.

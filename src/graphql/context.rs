@@ -6,7 +6,7 @@ use super::errors::GqlResult;
 use super::loaders::Loaders;
 use crate::audit::RequestInfo;
 use crate::auth::permissions::Actor;
-use crate::db::PooledConn;
+use crate::db::{Id, PooledConn};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -14,8 +14,13 @@ use crate::state::AppState;
 pub enum Auth {
     /// No credentials were sent.
     Anonymous,
-    /// Credentials were sent and refused; the reason is what the client sees.
-    Refused(String),
+    /// Credentials were sent and refused; the reason is what the client sees. `known`
+    /// names the user and organization when the credential was genuine (a deactivated
+    /// user's token), so refused attempts can be audited.
+    Refused {
+        reason: String,
+        known: Option<(Id, Id)>,
+    },
     Authenticated {
         actor: Box<Actor>,
         loaders: Loaders,
@@ -59,7 +64,7 @@ impl ContextExt for Context<'_> {
                 "authentication required: send `Authorization: Bearer <token>`".into(),
             ))
             .gql(),
-            Auth::Refused(reason) => Err(AppError::Unauthenticated(reason.clone())).gql(),
+            Auth::Refused { reason, .. } => Err(AppError::Unauthenticated(reason.clone())).gql(),
         }
     }
 

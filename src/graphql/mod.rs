@@ -1,5 +1,6 @@
 //! GraphQL: types, loaders, errors and schema assembly.
 
+pub mod audit;
 pub mod context;
 pub mod errors;
 pub mod extension;
@@ -21,6 +22,7 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .extension(extension::ErrorCodes)
+        .extension(audit::MutationAudit)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(limits.max_recursive_depth)

@@ -289,14 +289,22 @@ impl Mutation {
         input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
         let mut pooled = ctx.db().await?;
+        let failures = crate::audit::AuditSink::default();
         let session = auth::login(
             &mut pooled.conn(),
             &ctx.state().keys,
             &input.email,
             &input.password,
+            &ctx.request_context().request,
+            &failures,
         )
-        .await
-        .gql()?;
+        .await;
+        for row in failures.take() {
+            ctx.state()
+                .bus
+                .publish(Event::Audit(std::sync::Arc::new(row)));
+        }
+        let session = session.gql()?;
         Ok(LoginPayload {
             token: session.token,
             expires_at: expires_at(ctx),

@@ -1,3 +1,5 @@
+use super::types::audit::{AuditLogFilterInput, AuditLogsTotal, list_audit_logs};
+use crate::audit::AuditLog;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 
@@ -111,6 +113,19 @@ impl Query {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "role").gql()?;
         found(loaders.load_one(RoleKey(id)).await.gql()?, "role")
+    }
+
+    /// The organization's audit trail, newest first. Needs `audit.read`.
+    async fn audit_logs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditLogFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, AuditLog, AuditLogsTotal>> {
+        list_audit_logs(ctx, filter, first, after, last, before).await
     }
 
     /// A run of the caller's organization.

@@ -158,6 +158,31 @@ impl Subscription {
         })
     }
 
+    /// New entries of the organization's audit trail, as they are committed. Needs
+    /// `audit.read`.
+    async fn audit_log_added(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = crate::audit::AuditLog>> {
+        let actor = ctx.actor()?;
+        actor
+            .require(crate::auth::permissions::Permission::AuditRead)
+            .gql()?;
+        let organization_id = actor.organization_id;
+        let mut receiver = ctx.state().bus.subscribe();
+        Ok(async_stream::stream! {
+            loop {
+                match receiver.recv().await {
+                    Ok(Event::Audit(row)) if row.organization_id == organization_id => {
+                        yield (*row).clone();
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
     /// Changes to the teams of the caller's organization, as they happen.
     async fn teams_changed(
         &self,

@@ -1,0 +1,129 @@
+//! The audit side of every mutation, in one place: rows written by a successful
+//! mutation are announced to `auditLogAdded` subscribers after it committed, and a
+//! mutation that failed or was refused leaves a `success: false` row naming the
+//! caller, the attempted action and the error.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
+use async_graphql::{ServerError, ServerResult, Value};
+
+use super::context::{Auth, RequestContext};
+use crate::audit::{self, Failure};
+use crate::events::Event;
+use crate::state::AppState;
+
+pub struct MutationAudit;
+
+impl ExtensionFactory for MutationAudit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(MutationAuditExtension)
+    }
+}
+
+struct MutationAuditExtension;
+
+/// The audit action and resource type of a mutation field.
+pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
+    match mutation {
+        "signUp" => ("organization.sign_up", "organization"),
+        "login" => ("user.login", "user"),
+        "createTeam" => ("team.create", "team"),
+        "updateTeam" => ("team.update", "team"),
+        "deleteTeam" => ("team.delete", "team"),
+        "reorderRoles" => ("team.reorder_roles", "team"),
+        "addRole" => ("role.create", "role"),
+        "updateRole" => ("role.update", "role"),
+        "removeRole" => ("role.delete", "role"),
+        "startRun" => ("run.start", "run"),
+        "cancelRun" => ("run.cancel", "run"),
+        _ => ("mutation", "mutation"),
+    }
+}
+
+fn code_of(error: &ServerError) -> String {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "INTERNAL_SERVER_ERROR".into())
+}
+
+#[async_trait::async_trait]
+impl Extension for MutationAuditExtension {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        if info.parent_type != "Mutation" {
+            return next.run(ctx, info).await;
+        }
+        let mutation = info.name.to_string();
+        let result = next.run(ctx, info).await;
+        let (Some(request), Some(state)) = (
+            ctx.data_opt::<Arc<RequestContext>>(),
+            ctx.data_opt::<AppState>(),
+        ) else {
+            return result;
+        };
+        let (who, written) = match &request.auth {
+            Auth::Authenticated { actor, .. } => (
+                Some((actor.organization_id, actor.user_id)),
+                actor.audit.take(),
+            ),
+            Auth::Refused {
+                known: Some((user, org)),
+                ..
+            } => (Some((*org, *user)), Vec::new()),
+            _ => (None, Vec::new()),
+        };
+        match &result {
+            Ok(_) => {
+                for row in written {
+                    state.bus.publish(Event::Audit(Arc::new(row)));
+                }
+            }
+            // What the failed mutation wrote was rolled back with it.
+            Err(error) => {
+                if let Some((organization_id, user_id)) = who {
+                    let (action, resource_type) = action_of(&mutation);
+                    let failure = Failure {
+                        organization_id,
+                        actor_user_id: Some(user_id),
+                        action,
+                        resource_type,
+                        details: serde_json::json!({
+                            "mutation": mutation,
+                            "code": code_of(error),
+                            "message": error.message,
+                        }),
+                        request: &request.request,
+                    };
+                    let recorded = match state.pool.get().await {
+                        Ok(mut pooled) => audit::record_failure(&mut pooled.conn(), failure)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match recorded {
+                        Ok(row) => state.bus.publish(Event::Audit(Arc::new(row))),
+                        Err(e) => tracing::error!(
+                            request_id = %request.request.request_id,
+                            error = %e,
+                            "could not audit a failed mutation"
+                        ),
+                    }
+                }
+            }
+        }
+        result
+    }
+}
