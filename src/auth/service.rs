@@ -7,7 +7,7 @@ use super::password;
 use super::permissions::{Actor, OrgRole};
 use super::token::TokenKeys;
 use crate::audit::{self, AuditSink, Change, Failure, RequestInfo};
-use crate::db::schema::{organizations, users};
+use crate::db::schema::organizations;
 use crate::db::{Conn, Id, Json, Timestamp};
 use crate::error::{AppError, AppResult, Constraint, constraint_kind};
 use crate::organizations::{NewOrganization, Organization, Plan, Slug, queries as orgs};
@@ -129,24 +129,7 @@ async fn ensure_identity_free(
     if slug_taken > 0 {
         return Err(AppError::conflict("slug", "this slug is already taken"));
     }
-    let taken: Vec<(String, String)> = dispatch!(conn, |c| users::table
-        .filter(users::email.eq(email).or(users::username.eq(username)))
-        .select((users::email, users::username))
-        .load(c)
-        .await)?;
-    if taken.iter().any(|(e, _)| e == email) {
-        return Err(AppError::conflict(
-            "email",
-            "an account with this email already exists",
-        ));
-    }
-    if taken.iter().any(|(_, u)| u == username) {
-        return Err(AppError::conflict(
-            "username",
-            "this username is already taken",
-        ));
-    }
-    Ok(())
+    crate::users::service::ensure_login_free(conn, email, username).await
 }
 
 fn identity_taken(e: diesel::result::Error) -> AppError {

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, parse_id};
 use super::errors::GqlResult;
 use super::scalars::Decimal;
+use crate::auth::permissions::OrgRole;
 use crate::auth::service::{self as auth, SignUpInput as SignUp};
 use crate::db::Id;
 use crate::error::AppError;
@@ -15,6 +16,7 @@ use crate::teams::{
     Expertise, NewRoleInput, NewTeamInput, Role, RoleChanges, Team, TeamChanges, service,
 };
 use crate::users::User;
+use crate::users::service::{self as user_service, AccessChange};
 
 pub struct Mutation;
 
@@ -194,6 +196,74 @@ pub struct ReorderRolesPayload {
     pub team: Team,
 }
 
+/// Input of `createUser`.
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub email: String,
+    /// 3-50 letters, digits, '_', '-' or '.'.
+    pub username: String,
+    /// The initial password, 8-128 characters.
+    pub password: String,
+    pub full_name: Option<String>,
+    /// MEMBER when omitted.
+    pub org_role: Option<OrgRole>,
+    /// Extra permissions beyond the role, e.g. `audit.read`.
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateUserPayload {
+    pub user: User,
+}
+
+/// Input of `updateUser`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub id: ID,
+    /// `null` clears the name.
+    pub full_name: MaybeUndefined<String>,
+    /// Needs `users.manage`.
+    pub org_role: Option<OrgRole>,
+    /// Replaces the extra permissions. Needs `users.manage`.
+    pub permissions: Option<Vec<String>>,
+    /// Replaces the preferences (a JSON object).
+    pub preferences: Option<Json<serde_json::Value>>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateUserPayload {
+    pub user: User,
+}
+
+/// Input of `deactivateUser`, `activateUser` and `deleteUser`.
+#[derive(InputObject)]
+pub struct UserIdInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct UserAccessPayload {
+    pub user: User,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteUserPayload {
+    pub deleted_user_id: ID,
+}
+
+/// Input of `changePassword`.
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// 8-128 characters.
+    pub new_password: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ChangePasswordPayload {
+    pub user: User,
+}
+
 /// Execution settings of a run; omitted fields take the defaults.
 #[derive(InputObject, Default)]
 pub struct ExecutionConfigInput {
@@ -247,6 +317,19 @@ fn team_changed(ctx: &Context<'_>, organization_id: Id, team_id: Id, kind: Chang
         team_id,
         kind,
     });
+}
+
+async fn change_access(
+    ctx: &Context<'_>,
+    id: &ID,
+    change: AccessChange,
+) -> async_graphql::Result<User> {
+    let actor = ctx.actor()?;
+    let id = parse_id(id, "user").gql()?;
+    let mut pooled = ctx.db().await?;
+    user_service::change_access(&mut pooled.conn(), actor, id, change)
+        .await
+        .gql()
 }
 
 fn expires_at(ctx: &Context<'_>) -> DateTime<Utc> {
@@ -461,6 +544,105 @@ impl Mutation {
             .gql()?;
         team_changed(ctx, team.organization_id, team.id, ChangeKind::Updated);
         Ok(ReorderRolesPayload { team })
+    }
+
+    /// Adds a user to the caller's organization, within its `maxUsers`. Needs
+    /// `users.manage`, and only hands out permissions the caller holds.
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> async_graphql::Result<CreateUserPayload> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        let user = user_service::create_user(
+            &mut pooled.conn(),
+            actor,
+            user_service::NewUserInput {
+                email: input.email,
+                username: input.username,
+                password: input.password,
+                full_name: input.full_name,
+                org_role: input.org_role.unwrap_or(OrgRole::Member),
+                permissions: input.permissions.unwrap_or_default(),
+            },
+        )
+        .await
+        .gql()?;
+        Ok(CreateUserPayload { user })
+    }
+
+    /// Updates a user. Your own name and preferences are yours to change; roles,
+    /// permissions and other users need `users.manage`. The last active admin stays one.
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> async_graphql::Result<UpdateUserPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "user").gql()?;
+        let changes = user_service::UserChanges {
+            full_name: maybe(input.full_name, |n| n),
+            org_role: input.org_role,
+            permissions: input.permissions,
+            preferences: input.preferences.map(|j| j.0),
+        };
+        let mut pooled = ctx.db().await?;
+        let user = user_service::update_user(&mut pooled.conn(), actor, id, changes)
+            .await
+            .gql()?;
+        Ok(UpdateUserPayload { user })
+    }
+
+    /// Deactivates a user: their sessions stop working at once. Needs `users.manage`.
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UserIdInput,
+    ) -> async_graphql::Result<UserAccessPayload> {
+        let user = change_access(ctx, &input.id, AccessChange::Deactivate).await?;
+        Ok(UserAccessPayload { user })
+    }
+
+    /// Reactivates a deactivated user. Needs `users.manage`.
+    async fn activate_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UserIdInput,
+    ) -> async_graphql::Result<UserAccessPayload> {
+        let user = change_access(ctx, &input.id, AccessChange::Activate).await?;
+        Ok(UserAccessPayload { user })
+    }
+
+    /// Deletes a user (softly: the audit trail keeps naming them). Needs `users.manage`.
+    async fn delete_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UserIdInput,
+    ) -> async_graphql::Result<DeleteUserPayload> {
+        change_access(ctx, &input.id, AccessChange::Delete).await?;
+        Ok(DeleteUserPayload {
+            deleted_user_id: input.id,
+        })
+    }
+
+    /// Changes your own password.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<ChangePasswordPayload> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        let user = user_service::change_password(
+            &mut pooled.conn(),
+            actor,
+            input.current_password,
+            input.new_password,
+        )
+        .await
+        .gql()?;
+        Ok(ChangePasswordPayload { user })
     }
 
     /// Starts a run of a team: one step per active role, in order. Returns at once

@@ -23,3 +23,24 @@ pub async fn by_ids(conn: &mut Conn<'_>, ids: &[Id]) -> QueryResult<Vec<Organiza
         .load(c)
         .await)
 }
+
+/// A live organization, locked on PostgreSQL so quota checks against it serialize
+/// (SQLite's IMMEDIATE transactions already do).
+pub async fn lock(conn: &mut Conn<'_>, id: Id) -> QueryResult<Option<Organization>> {
+    let query = organizations::table
+        .filter(organizations::id.eq(id))
+        .filter(organizations::deleted_at.is_null());
+    match conn {
+        Conn::Pg(c) => query
+            .for_update()
+            .select(Organization::as_select())
+            .first(*c)
+            .await
+            .optional(),
+        Conn::Sqlite(c) => query
+            .select(Organization::as_select())
+            .first(*c)
+            .await
+            .optional(),
+    }
+}

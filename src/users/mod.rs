@@ -1,6 +1,7 @@
 //! Users: the people of an organization (and its employees).
 
 pub mod queries;
+pub mod service;
 
 use diesel::prelude::*;
 
@@ -30,6 +31,19 @@ pub struct User {
 }
 
 impl User {
+    /// What the audit trail records of a user: never the password hash.
+    pub fn audit_values(&self) -> serde_json::Value {
+        serde_json::json!({
+            "email": self.email,
+            "username": self.username,
+            "full_name": self.full_name,
+            "org_role": self.org_role.as_str(),
+            "permissions": self.permissions.0,
+            "preferences": self.preferences.0,
+            "is_active": self.is_active,
+        })
+    }
+
     /// The extra permissions listed on the user, ignoring names that are not permissions.
     pub fn extra_permissions(&self) -> Vec<Permission> {
         self.permissions

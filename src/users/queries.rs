@@ -118,3 +118,89 @@ pub async fn count(conn: &mut Conn<'_>, org: Id, filter: &UserFilter) -> QueryRe
         .get_result(c)
         .await)
 }
+
+/// The email and username of accounts (any organization) using `email` or `username`.
+pub async fn logins_using(
+    conn: &mut Conn<'_>,
+    email: &str,
+    username: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    dispatch!(conn, |c| users::table
+        .filter(users::email.eq(email).or(users::username.eq(username)))
+        .select((users::email, users::username))
+        .load(c)
+        .await)
+}
+
+/// A user of the organization (undeleted), locked for a change on PostgreSQL.
+pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<User>> {
+    let query = users::table
+        .filter(users::organization_id.eq(org))
+        .filter(users::id.eq(id))
+        .filter(users::deleted_at.is_null());
+    match conn {
+        Conn::Pg(c) => query
+            .for_update()
+            .select(User::as_select())
+            .first(*c)
+            .await
+            .optional(),
+        Conn::Sqlite(c) => query.select(User::as_select()).first(*c).await.optional(),
+    }
+}
+
+/// Changes to a user; `None` fields are left as they are.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserUpdate {
+    pub full_name: Option<Option<String>>,
+    pub password_hash: Option<Option<String>>,
+    pub org_role: Option<crate::auth::permissions::OrgRole>,
+    pub permissions: Option<crate::db::Json>,
+    pub preferences: Option<crate::db::Json>,
+    pub is_active: Option<bool>,
+    pub deleted_at: Option<Option<Timestamp>>,
+    pub updated_at: Option<Timestamp>,
+}
+
+pub async fn update(
+    conn: &mut Conn<'_>,
+    org: Id,
+    id: Id,
+    changes: &UserUpdate,
+) -> QueryResult<Option<User>> {
+    dispatch!(conn, |c| diesel::update(
+        users::table
+            .filter(users::organization_id.eq(org))
+            .filter(users::id.eq(id))
+            .filter(users::deleted_at.is_null())
+    )
+    .set(changes)
+    .returning(User::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
+
+/// Undeleted users of the organization (what its `max_users` counts).
+pub async fn count_members(conn: &mut Conn<'_>, org: Id) -> QueryResult<i64> {
+    dispatch!(conn, |c| users::table
+        .filter(users::organization_id.eq(org))
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(c)
+        .await)
+}
+
+/// Active, undeleted admins of the organization other than `except`.
+pub async fn other_active_admins(conn: &mut Conn<'_>, org: Id, except: Id) -> QueryResult<i64> {
+    dispatch!(conn, |c| users::table
+        .filter(users::organization_id.eq(org))
+        .filter(users::id.ne(except))
+        .filter(users::org_role.eq(crate::auth::permissions::OrgRole::Admin))
+        .filter(users::is_active.eq(true))
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(c)
+        .await)
+}
