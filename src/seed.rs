@@ -105,6 +105,8 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
         extra_permissions: Vec::new(),
         request,
         audit: Default::default(),
+        api_key_id: None,
+        scopes: None,
     };
     let demo_teams = [
         (

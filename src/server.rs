@@ -326,11 +326,19 @@ async fn authenticate(
     RequestContext { auth, request }
 }
 
+/// `Authorization: Bearer <token or key>`, or `X-Api-Key: <key>`.
 fn bearer_from_headers(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(crate::auth::bearer)
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+        })
         .map(str::to_string)
 }
 
@@ -611,7 +619,10 @@ fn credential_from_payload(payload: &serde_json::Value) -> Option<String> {
         if key.eq_ignore_ascii_case("authorization") {
             return crate::auth::bearer(text).map(str::to_string);
         }
-        if key.eq_ignore_ascii_case("token") {
+        if key.eq_ignore_ascii_case("token")
+            || key.eq_ignore_ascii_case("x-api-key")
+            || key.eq_ignore_ascii_case("apiKey")
+        {
             return Some(text.to_string());
         }
     }

@@ -54,7 +54,7 @@ pub async fn record(conn: &mut Conn<'_>, actor: &Actor, change: Change) -> Query
         id: Id::new(),
         organization_id: actor.organization_id,
         actor_user_id: Some(actor.user_id),
-        actor_api_key_id: None,
+        actor_api_key_id: actor.api_key_id,
         action: change.action.to_string(),
         resource_type: change.resource_type.to_string(),
         resource_id: change.resource_id,

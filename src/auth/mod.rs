@@ -1,5 +1,6 @@
 //! Identity: who a request acts as, and how a caller signs up and logs in.
 
+pub mod api_keys;
 pub mod password;
 pub mod permissions;
 pub mod service;
@@ -29,6 +30,21 @@ pub async fn authenticate(
     token: &str,
     request: RequestInfo,
 ) -> AppResult<Actor> {
+    if token.starts_with(api_keys::KEY_PREFIX) {
+        let (key, user, organization) = api_keys::resolve(conn, token).await?.ok_or_else(|| {
+            AppError::Unauthenticated("the API key is invalid, expired or revoked".into())
+        })?;
+        return Ok(Actor {
+            user_id: user.id,
+            organization_id: organization.id,
+            role: user.org_role,
+            extra_permissions: user.extra_permissions(),
+            request,
+            audit: Default::default(),
+            api_key_id: Some(key.id),
+            scopes: Some(key.scope_list()),
+        });
+    }
     let claims = keys.verify(token)?;
     let (user, organization) = users::active_with_organization(conn, claims.sub)
         .await?
@@ -43,5 +59,7 @@ pub async fn authenticate(
         extra_permissions: user.extra_permissions(),
         request,
         audit: Default::default(),
+        api_key_id: None,
+        scopes: None,
     })
 }

@@ -92,11 +92,19 @@ pub struct Actor {
     pub request: crate::audit::RequestInfo,
     /// Audit rows this request wrote, published once it succeeds.
     pub audit: crate::audit::AuditSink,
+    /// The API key the request authenticated with, if any.
+    pub api_key_id: Option<crate::db::Id>,
+    /// An API key's scopes: the actor may do only what these list (and the owner may).
+    pub scopes: Option<Vec<Permission>>,
 }
 
 impl Actor {
     pub fn can(&self, permission: Permission) -> bool {
-        self.role.grants(permission) || self.extra_permissions.contains(&permission)
+        (self.role.grants(permission) || self.extra_permissions.contains(&permission))
+            && self
+                .scopes
+                .as_ref()
+                .is_none_or(|scopes| scopes.contains(&permission))
     }
 
     /// FORBIDDEN naming the permission, unless the actor holds it.

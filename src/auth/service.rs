@@ -87,6 +87,8 @@ pub async fn sign_up(
             extra_permissions: Vec::new(),
             request,
             audit: Default::default(),
+            api_key_id: None,
+            scopes: None,
         };
         audit::record(
             tx,

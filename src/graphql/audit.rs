@@ -43,6 +43,8 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "activateUser" => ("user.activate", "user"),
         "deleteUser" => ("user.delete", "user"),
         "changePassword" => ("user.change_password", "user"),
+        "createApiKey" => ("api_key.create", "api_key"),
+        "revokeApiKey" => ("api_key.revoke", "api_key"),
         "startRun" => ("run.start", "run"),
         "cancelRun" => ("run.cancel", "run"),
         _ => ("mutation", "mutation"),

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, parse_id};
 use super::errors::GqlResult;
 use super::scalars::Decimal;
+use crate::auth::api_keys::ApiKey;
 use crate::auth::permissions::OrgRole;
 use crate::auth::service::{self as auth, SignUpInput as SignUp};
 use crate::db::Id;
@@ -262,6 +263,37 @@ pub struct ChangePasswordInput {
 #[derive(SimpleObject)]
 pub struct ChangePasswordPayload {
     pub user: User,
+}
+
+/// Input of `createApiKey`.
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    /// 1-100 characters.
+    pub name: String,
+    /// Permissions the key may use, among your own (e.g. `runs.start`). A key with no
+    /// scopes can only read.
+    pub scopes: Vec<String>,
+    /// When the key stops working; never when omitted.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiKeyPayload {
+    pub api_key: ApiKey,
+    /// The key itself: shown this once, store it now. Send it as
+    /// `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+    pub secret: String,
+}
+
+/// Input of `revokeApiKey`.
+#[derive(InputObject)]
+pub struct RevokeApiKeyInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiKeyPayload {
+    pub api_key: ApiKey,
 }
 
 /// Execution settings of a run; omitted fields take the defaults.
@@ -643,6 +675,42 @@ impl Mutation {
         .await
         .gql()?;
         Ok(ChangePasswordPayload { user })
+    }
+
+    /// Creates an API key for yourself. Needs `api_keys.manage`.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<CreateApiKeyPayload> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        let (api_key, secret) = crate::auth::api_keys::create(
+            &mut pooled.conn(),
+            actor,
+            &input.name,
+            &input.scopes,
+            input.expires_at.map(crate::db::Timestamp),
+        )
+        .await
+        .gql()?;
+        Ok(CreateApiKeyPayload { api_key, secret })
+    }
+
+    /// Revokes an API key of the organization: it stops working at once. Needs
+    /// `api_keys.manage`.
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiKeyInput,
+    ) -> async_graphql::Result<RevokeApiKeyPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "API key").gql()?;
+        let mut pooled = ctx.db().await?;
+        let api_key = crate::auth::api_keys::revoke(&mut pooled.conn(), actor, id)
+            .await
+            .gql()?;
+        Ok(RevokeApiKeyPayload { api_key })
     }
 
     /// Starts a run of a team: one step per active role, in order. Returns at once

@@ -128,6 +128,18 @@ impl Query {
         list_audit_logs(ctx, filter, first, after, last, before).await
     }
 
+    /// The organization's API keys, newest first. Needs `api_keys.manage`.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::auth::api_keys::ApiKey>> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        crate::auth::api_keys::list(&mut pooled.conn(), actor)
+            .await
+            .gql()
+    }
+
     /// A run of the caller's organization.
     async fn run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Run>> {
         let loaders = ctx.loaders()?;

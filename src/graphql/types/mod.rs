@@ -2,6 +2,7 @@
 //! request's dataloader.
 
 pub mod analytics;
+pub mod api_key;
 pub mod audit;
 pub mod organization;
 pub mod run;
