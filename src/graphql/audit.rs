@@ -45,6 +45,7 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "changePassword" => ("user.change_password", "user"),
         "createApiKey" => ("api_key.create", "api_key"),
         "revokeApiKey" => ("api_key.revoke", "api_key"),
+        "updateOrganization" => ("organization.update", "organization"),
         "startRun" => ("run.start", "run"),
         "cancelRun" => ("run.cancel", "run"),
         _ => ("mutation", "mutation"),

@@ -10,7 +10,7 @@ use crate::auth::service::{self as auth, SignUpInput as SignUp};
 use crate::db::Id;
 use crate::error::AppError;
 use crate::events::{ChangeKind, Event};
-use crate::organizations::Organization;
+use crate::organizations::{Organization, Plan};
 use crate::runs::service::{self as run_service, ExecutionConfigInput as RunConfig};
 use crate::runs::{QualityPreference, Run};
 use crate::teams::{
@@ -294,6 +294,22 @@ pub struct RevokeApiKeyInput {
 #[derive(SimpleObject)]
 pub struct RevokeApiKeyPayload {
     pub api_key: ApiKey,
+}
+
+/// Input of `updateOrganization`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    /// 1-255 characters.
+    pub name: Option<String>,
+    /// Replaces the settings (a JSON object, at most 64 KiB).
+    pub settings: Option<Json<serde_json::Value>>,
+    /// Also sets the plan's limits (users, projects, monthly API requests).
+    pub plan: Option<Plan>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateOrganizationPayload {
+    pub organization: Organization,
 }
 
 /// Execution settings of a run; omitted fields take the defaults.
@@ -675,6 +691,28 @@ impl Mutation {
         .await
         .gql()?;
         Ok(ChangePasswordPayload { user })
+    }
+
+    /// Updates your organization's name, settings or plan. Needs `organization.manage`.
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> async_graphql::Result<UpdateOrganizationPayload> {
+        let actor = ctx.actor()?;
+        let mut pooled = ctx.db().await?;
+        let organization = crate::organizations::update(
+            &mut pooled.conn(),
+            actor,
+            crate::organizations::OrganizationChanges {
+                name: input.name,
+                settings: input.settings.map(|j| j.0),
+                plan: input.plan,
+            },
+        )
+        .await
+        .gql()?;
+        Ok(UpdateOrganizationPayload { organization })
     }
 
     /// Creates an API key for yourself. Needs `api_keys.manage`.

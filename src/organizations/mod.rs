@@ -74,3 +74,91 @@ impl Slug {
         self.0
     }
 }
+
+impl Plan {
+    /// The limits a plan sets: (max_users, max_projects, api_quota_limit per month).
+    pub fn limits(self) -> (i32, i32, i32) {
+        match self {
+            Plan::Free => (10, 5, 1_000),
+            Plan::Pro => (50, 50, 100_000),
+            Plan::Enterprise => (1_000, 1_000, 10_000_000),
+        }
+    }
+}
+
+impl Organization {
+    pub fn audit_values(&self) -> serde_json::Value {
+        serde_json::json!({
+            "name": self.name,
+            "plan": self.plan.as_str(),
+            "settings": self.settings.0,
+            "max_users": self.max_users,
+            "max_projects": self.max_projects,
+            "api_quota_limit": self.api_quota_limit,
+        })
+    }
+}
+
+/// Changes to an organization; omitted fields stay.
+#[derive(Debug, Default)]
+pub struct OrganizationChanges {
+    pub name: Option<String>,
+    pub settings: Option<serde_json::Value>,
+    pub plan: Option<Plan>,
+}
+
+/// Updates the actor's organization: name and settings need `organization.manage`,
+/// as does the plan, which also sets the plan's limits.
+pub async fn update(
+    conn: &mut crate::db::Conn<'_>,
+    actor: &crate::auth::permissions::Actor,
+    changes: OrganizationChanges,
+) -> AppResult<Organization> {
+    use crate::audit::{self, Change};
+    actor.require(crate::auth::permissions::Permission::OrganizationManage)?;
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| crate::teams::clean_text("name", n, 255))
+        .transpose()?;
+    if let Some(settings) = &changes.settings
+        && (!settings.is_object() || settings.to_string().len() > 64 * 1024)
+    {
+        return Err(AppError::bad_input(
+            "settings",
+            "settings must be a JSON object of at most 64 KiB",
+        ));
+    }
+    let limits = changes.plan.map(Plan::limits);
+    let update = queries::OrganizationUpdate {
+        name,
+        settings: changes.settings.map(Json),
+        plan: changes.plan,
+        max_users: limits.map(|l| l.0),
+        max_projects: limits.map(|l| l.1),
+        api_quota_limit: limits.map(|l| l.2),
+        updated_at: Some(Timestamp::now()),
+    };
+    let org = actor.organization_id;
+    crate::transaction!(conn, |tx| -> AppResult<Organization> {
+        let before = queries::lock(tx, org)
+            .await?
+            .ok_or(AppError::not_found("organization"))?;
+        let after = queries::update(tx, org, &update)
+            .await?
+            .ok_or(AppError::not_found("organization"))?;
+        audit::record(
+            tx,
+            actor,
+            Change {
+                action: "organization.update",
+                resource_type: "organization",
+                resource_id: Some(org),
+                old_values: Some(before.audit_values()),
+                new_values: Some(after.audit_values()),
+            },
+        )
+        .await?;
+        Ok(after)
+    })
+}

@@ -44,3 +44,33 @@ pub async fn lock(conn: &mut Conn<'_>, id: Id) -> QueryResult<Option<Organizatio
             .optional(),
     }
 }
+
+/// Changes to an organization; `None` fields are left as they are.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = organizations)]
+pub struct OrganizationUpdate {
+    pub name: Option<String>,
+    pub settings: Option<crate::db::Json>,
+    pub plan: Option<super::Plan>,
+    pub max_users: Option<i32>,
+    pub max_projects: Option<i32>,
+    pub api_quota_limit: Option<i32>,
+    pub updated_at: Option<crate::db::Timestamp>,
+}
+
+pub async fn update(
+    conn: &mut Conn<'_>,
+    id: Id,
+    changes: &OrganizationUpdate,
+) -> QueryResult<Option<Organization>> {
+    dispatch!(conn, |c| diesel::update(
+        organizations::table
+            .filter(organizations::id.eq(id))
+            .filter(organizations::deleted_at.is_null())
+    )
+    .set(changes)
+    .returning(Organization::as_returning())
+    .get_result(c)
+    .await
+    .optional())
+}
