@@ -100,6 +100,7 @@ pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         keys: TokenKeys::new(&secret, config.token_ttl_seconds),
         bus: EventBus::new(4096),
         runs: RunControl::default(),
+        logins: Default::default(),
         statements,
     })
 }

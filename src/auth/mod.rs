@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod password;
 pub mod permissions;
 pub mod service;
+pub mod throttle;
 pub mod token;
 
 use crate::audit::RequestInfo;

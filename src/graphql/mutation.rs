@@ -419,6 +419,13 @@ impl Mutation {
         ctx: &Context<'_>,
         input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
+        let request = &ctx.request_context().request;
+        let account = input.email.trim().to_lowercase();
+        let throttle = &ctx.state().logins;
+        throttle
+            .before_attempt(&account, request.ip_address.as_deref())
+            .await
+            .gql()?;
         let mut pooled = ctx.db().await?;
         let failures = crate::audit::AuditSink::default();
         let session = auth::login(
@@ -434,6 +441,13 @@ impl Mutation {
             ctx.state()
                 .bus
                 .publish(Event::Audit(std::sync::Arc::new(row)));
+        }
+        match &session {
+            Ok(_) => throttle.succeeded(&account),
+            Err(e) if e.code() == "UNAUTHENTICATED" => {
+                throttle.failed(&account, request.ip_address.as_deref())
+            }
+            Err(_) => {}
         }
         let session = session.gql()?;
         Ok(LoginPayload {
