@@ -107,6 +107,7 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
         audit: Default::default(),
         api_key_id: None,
         scopes: None,
+        quota: None,
     };
     let demo_teams = [
         (

@@ -101,6 +101,7 @@ pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         bus: EventBus::new(4096),
         runs: RunControl::default(),
         logins: Default::default(),
+        quota: Default::default(),
         statements,
     })
 }
@@ -195,16 +196,23 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 .listen(url.clone(), state.pool.clone(), background_rx),
         );
     }
-    // The workers get their own connections so runs and requests never starve each other.
+    // Background work (run workers, usage counts) gets its own connections so it and
+    // requests never starve each other.
     let engine_pool = Pool::new(
         &url,
         &PoolOptions {
-            max_size: config.engine.run_workers * 2 + 1,
+            max_size: config.engine.run_workers * 2 + 2,
             acquire_timeout: std::time::Duration::from_secs(10),
             statement_timeout: std::time::Duration::from_secs(config.db_statement_timeout_seconds),
         },
         StatementCounter::default(),
     )?;
+    tokio::spawn(
+        state
+            .quota
+            .clone()
+            .run(engine_pool.clone(), background.subscribe()),
+    );
     let engine = Engine::start(
         &config.engine,
         engine_pool,
@@ -511,6 +519,11 @@ async fn execute(
     let batching = Batching::Scoped(scope.clone());
     let work = REQUEST_ID.scope(request_id.clone(), async move {
         let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
+        if let Auth::Authenticated { actor, .. } = &context.auth
+            && let Some(quota) = actor.quota
+        {
+            state.quota.admit(actor.organization_id, quota)?;
+        }
         let batch = match batch {
             BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
             BatchRequest::Batch(rs) => BatchRequest::Batch(
@@ -519,12 +532,19 @@ async fn execute(
                     .collect(),
             ),
         };
-        scope.run(schema.execute_batch(batch)).await
+        Ok::<_, crate::error::AppError>(scope.run(schema.execute_batch(batch)).await)
     });
     // The whole request (not a transaction inside it) is bounded; a dropped transaction
     // is rolled back and its connection discarded by the pool.
     let response = match tokio::time::timeout(server.limits.request_timeout(), work).await {
-        Ok(response) => response,
+        Ok(Ok(response)) => response,
+        Ok(Err(refused)) => {
+            return request_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                refused.code(),
+                &refused.public_message(),
+            );
+        }
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");
             return request_error(
@@ -602,6 +622,12 @@ async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Re
                         authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
                     if let Auth::Refused { reason, .. } = &context.auth {
                         return Err(async_graphql::Error::new(reason.clone()));
+                    }
+                    if let Auth::Authenticated { actor, .. } = &context.auth
+                        && let Some(quota) = actor.quota
+                        && let Err(refused) = state.quota.admit(actor.organization_id, quota)
+                    {
+                        return Err(async_graphql::Error::new(refused.public_message()));
                     }
                     let mut data = Data::default();
                     data.insert(Arc::new(context));

@@ -12,6 +12,8 @@ pub struct AppState {
     pub bus: EventBus,
     /// Reaches this process's run workers.
     pub runs: RunControl,
+    /// Unflushed API request counts of this process.
+    pub quota: crate::organizations::quota::ApiQuota,
     /// Failed-login slowdown of this process.
     pub logins: crate::auth::throttle::LoginThrottle,
     /// SQL statements run by this process.

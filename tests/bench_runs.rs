@@ -27,6 +27,19 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Signs up an organization on the enterprise plan, whose API quota a benchmark's
+/// thousands of requests stay within.
+async fn sign_up(app: &TestApp) -> String {
+    let token = app.sign_up("bench").await;
+    app.data(
+        Some(&token),
+        "mutation { updateOrganization(input: { plan: ENTERPRISE }) { organization { plan } } }",
+        json!({}),
+    )
+    .await;
+    token
+}
+
 async fn team_with_roles(app: &TestApp, token: &str, roles: usize, name: &str) -> String {
     let roles: Vec<Value> = (0..roles)
         .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR", "llmModel": "gpt-3.5-turbo" }))
@@ -83,7 +96,7 @@ async fn step_throughput(backend: Backend) {
     let Some(app) = TestApp::spawn_with_engine(backend, idle).await else {
         return;
     };
-    let token = app.sign_up("bench").await;
+    let token = sign_up(&app).await;
     let team_count = env_usize("BENCH_TEAMS", 1);
     let mut teams = Vec::new();
     for i in 0..team_count {
@@ -174,7 +187,7 @@ async fn fanout_latency(backend: Backend) {
     let Some(app) = TestApp::spawn_with_engine(backend, engine).await else {
         return;
     };
-    let token = app.sign_up("bench").await;
+    let token = sign_up(&app).await;
     let team = team_with_roles(&app, &token, 10, "Bench").await;
     let run = start_run(&app, &token, &team, 0).await;
 

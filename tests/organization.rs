@@ -97,3 +97,59 @@ backend_tests! {
     update => admins_update_the_organization;
     closed => a_closed_organization_locks_out_its_users;
 }
+
+async fn the_api_quota_is_counted_and_enforced(app: &TestApp) {
+    let admin = app.sign_up("acme").await;
+    let other = app.sign_up("globex").await;
+    let org = app.organization_id(&admin).await; // request 1
+    let mut pooled = app.state.pool.get().await.unwrap();
+    gateway::dispatch!(&mut pooled.conn(), |c| diesel::update(
+        organizations::table.find(org)
+    )
+    .set(organizations::api_quota_limit.eq(5))
+    .execute(c)
+    .await)
+    .unwrap();
+    for _ in 0..2 {
+        app.data(Some(&admin), "{ viewer { user { id } } }", json!({}))
+            .await; // 2, 3
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let data = app
+        .data(
+            Some(&admin),
+            "{ organization { apiQuotaUsed apiQuotaLimit apiQuotaResetsAt } }",
+            json!({}),
+        )
+        .await; // 4
+    assert_eq!(data["organization"]["apiQuotaUsed"], 3, "{data}");
+    assert_eq!(data["organization"]["apiQuotaLimit"], 5);
+    app.data(Some(&admin), "{ viewer { user { id } } }", json!({}))
+        .await; // 5
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&admin)
+        .json(&json!({ "query": "{ viewer { user { id } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "QUOTA_EXCEEDED");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("5 requests") && message.contains("resets at"),
+        "{message}"
+    );
+    // Other organizations have their own quota.
+    assert!(
+        app.gql(Some(&other), "{ viewer { user { id } } }", json!({}))
+            .await["errors"]
+            .is_null()
+    );
+}
+
+backend_tests! {
+    quota => the_api_quota_is_counted_and_enforced;
+}

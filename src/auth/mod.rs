@@ -14,6 +14,8 @@ use crate::users::queries as users;
 use permissions::Actor;
 use token::TokenKeys;
 
+use crate::organizations::quota::QuotaState;
+
 /// The bearer credential in an `Authorization` header value (`Bearer <token>`).
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
@@ -44,6 +46,7 @@ pub async fn authenticate(
             audit: Default::default(),
             api_key_id: Some(key.id),
             scopes: Some(key.scope_list()),
+            quota: Some(QuotaState::of(&organization, chrono::Utc::now())),
         });
     }
     let claims = keys.verify(token)?;
@@ -62,5 +65,6 @@ pub async fn authenticate(
         audit: Default::default(),
         api_key_id: None,
         scopes: None,
+        quota: Some(QuotaState::of(&organization, chrono::Utc::now())),
     })
 }

@@ -96,6 +96,8 @@ pub struct Actor {
     pub api_key_id: Option<crate::db::Id>,
     /// An API key's scopes: the actor may do only what these list (and the owner may).
     pub scopes: Option<Vec<Permission>>,
+    /// The organization's API quota as of this request's authentication.
+    pub quota: Option<crate::organizations::quota::QuotaState>,
 }
 
 impl Actor {

@@ -89,6 +89,7 @@ pub async fn sign_up(
             audit: Default::default(),
             api_key_id: None,
             scopes: None,
+            quota: None,
         };
         audit::record(
             tx,

@@ -71,6 +71,7 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         deleted_at -> Nullable<PortableTimestamp>,
+        api_quota_period_start -> Nullable<PortableTimestamp>,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Organizations: the tenants. Every other tenant-owned row names one.
 
 pub mod queries;
+pub mod quota;
 
 use diesel::prelude::*;
 
@@ -33,6 +34,8 @@ pub struct Organization {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub deleted_at: Option<Timestamp>,
+    /// The month `api_quota_used` counts.
+    pub api_quota_period_start: Option<Timestamp>,
 }
 
 #[derive(Debug, Insertable)]

@@ -36,9 +36,14 @@ impl Organization {
         self.api_quota_limit
     }
 
-    /// API requests made this period.
+    /// API requests made this month (recorded about once a second).
     async fn api_quota_used(&self) -> i32 {
-        self.api_quota_used
+        crate::organizations::quota::QuotaState::of(self, Utc::now()).used
+    }
+
+    /// When this month's API quota resets.
+    async fn api_quota_resets_at(&self) -> DateTime<Utc> {
+        crate::organizations::quota::period_end(Utc::now())
     }
 
     async fn max_users(&self) -> i32 {

@@ -1,0 +1,1 @@
+ALTER TABLE organizations DROP COLUMN api_quota_period_start;
