@@ -1,0 +1,387 @@
+//! Tenant isolation, for every query and mutation of the schema: the operations are read
+//! from introspection (so new ones are covered without touching this file) and called
+//! by an admin of one organization with the ids of another's team, role, run, user and
+//! API key. The answer must be the one a missing id gets, nothing of the other
+//! organization may appear in it, and nothing of the other organization may change.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::TestApp;
+use serde_json::{Map, Value, json};
+
+const INTROSPECTION: &str = "{ __schema { \
+    queryType { name } mutationType { name } \
+    types { name kind \
+      fields { name args { name type { ...T } } type { ...T } } \
+      inputFields { name type { ...T } } \
+      enumValues { name } } } } \
+  fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
+
+/// The other organization's ids, by what they identify.
+struct Ids {
+    team: String,
+    role: String,
+    run: String,
+    user: String,
+    api_key: String,
+}
+
+struct Schema {
+    types: HashMap<String, Value>,
+}
+
+impl Schema {
+    fn named(&self, name: &str) -> &Value {
+        &self.types[name]
+    }
+}
+
+/// The named type under NON_NULL/LIST wrappers.
+fn base(type_ref: &Value) -> (&str, &str) {
+    let mut t = type_ref;
+    while t["ofType"].is_object() {
+        t = &t["ofType"];
+    }
+    (t["kind"].as_str().unwrap(), t["name"].as_str().unwrap())
+}
+
+fn is_list(type_ref: &Value) -> bool {
+    let mut t = type_ref;
+    loop {
+        match t["kind"].as_str() {
+            Some("LIST") => return true,
+            Some("NON_NULL") => t = &t["ofType"],
+            _ => return false,
+        }
+    }
+}
+
+/// Which of the other organization's ids an ID argument or input field takes.
+fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
+    let op = operation.to_lowercase();
+    match field {
+        "teamId" | "resourceId" => &ids.team,
+        "roleId" | "roleIds" => &ids.role,
+        "runId" => &ids.run,
+        "userId" | "actorUserId" => &ids.user,
+        "id" if op.contains("apikey") => &ids.api_key,
+        "id" if op.contains("role") => &ids.role,
+        "id" if op.contains("run") => &ids.run,
+        "id" if op.contains("user") => &ids.user,
+        "id" if op.contains("team") => &ids.team,
+        _ => panic!("no rule for the ID `{field}` of `{operation}`: extend id_for"),
+    }
+}
+
+/// A value of `type_ref` for `field` of `operation`: the other organization's ids
+/// where ids go, and plausible values elsewhere. Returns whether an id was used.
+fn value(
+    schema: &Schema,
+    ids: &Ids,
+    operation: &str,
+    field: &str,
+    type_ref: &Value,
+    used_id: &mut bool,
+) -> Value {
+    let (kind, name) = base(type_ref);
+    if is_list(type_ref) {
+        return if name == "ID" {
+            *used_id = true;
+            json!([id_for(ids, operation, field)])
+        } else {
+            json!([])
+        };
+    }
+    match (kind, name) {
+        ("SCALAR", "ID") => {
+            *used_id = true;
+            json!(id_for(ids, operation, field))
+        }
+        ("SCALAR", "String") => json!(match field {
+            "email" => "probe@probe.example",
+            "username" => "probe-user",
+            "slug" => "probe-org",
+            "password" | "newPassword" | "currentPassword" => "probe password 123",
+            _ => "Probe",
+        }),
+        ("SCALAR", "Int") => json!(1),
+        ("SCALAR", "Float") => json!(1.0),
+        ("SCALAR", "Boolean") => json!(false),
+        ("SCALAR", "Decimal") => json!("10"),
+        ("SCALAR", "JSON") => json!({ "probe": 1 }),
+        ("SCALAR", "DateTime") => json!("2099-01-01T00:00:00Z"),
+        ("ENUM", _) => schema.named(name)["enumValues"][0]["name"].clone(),
+        ("INPUT_OBJECT", _) => {
+            let mut object = Map::new();
+            for input in schema.named(name)["inputFields"].as_array().unwrap() {
+                let input_name = input["name"].as_str().unwrap();
+                let required = input["type"]["kind"] == "NON_NULL";
+                let (_, input_base) = base(&input["type"]);
+                if required || input_base == "ID" {
+                    object.insert(
+                        input_name.to_string(),
+                        value(schema, ids, operation, input_name, &input["type"], used_id),
+                    );
+                }
+            }
+            Value::Object(object)
+        }
+        other => panic!("no probe value for {other:?} ({operation}.{field})"),
+    }
+}
+
+/// `id`s and scalar fields of the result, one level into lists of nodes.
+fn selection(schema: &Schema, type_ref: &Value, depth: usize) -> String {
+    let (kind, name) = base(type_ref);
+    if kind != "OBJECT" {
+        return String::new();
+    }
+    let mut fields = vec!["__typename".to_string()];
+    for field in schema.named(name)["fields"].as_array().unwrap() {
+        let field_name = field["name"].as_str().unwrap();
+        let required_args = field["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["type"]["kind"] == "NON_NULL");
+        if required_args {
+            continue;
+        }
+        let (field_kind, _) = base(&field["type"]);
+        match field_kind {
+            "SCALAR" | "ENUM" => fields.push(field_name.to_string()),
+            "OBJECT" if depth < 2 => {
+                let inner = selection(schema, &field["type"], depth + 1);
+                if !inner.is_empty() {
+                    fields.push(format!("{field_name} {{ {inner} }}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    fields.join(" ")
+}
+
+/// The other organization as its admin sees it.
+async fn snapshot(app: &TestApp, token: &str) -> Value {
+    app.data(
+        Some(token),
+        "{ organization { name plan settings maxUsers } \
+           teams { nodes { id name description monthlyBudget currentSpend status \
+             roles { id title description isActive position llmModel } \
+             runs { nodes { id status completedSteps cost } } } } \
+           users { nodes { id email orgRole isActive fullName permissions } } \
+           apiKeys { id name revokedAt } }",
+        json!({}),
+    )
+    .await
+}
+
+fn errors_of(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    (
+                        e["extensions"]["code"].as_str().unwrap_or("").to_string(),
+                        e["message"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn every_operation_is_tenant_scoped(app: &TestApp) {
+    // The victim: a team with roles and a finished run, a second user and an API key.
+    let victim = app.sign_up("victim").await;
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id roles { id } } } }",
+            json!({ "input": { "name": "Secret Team", "monthlyBudget": "100", "roles": [
+                { "title": "Secret Agent", "expertise": "SENIOR" }, { "title": "Second Agent", "expertise": "JUNIOR" }] } }),
+        )
+        .await;
+    let team = data["createTeam"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let role = data["createTeam"]["team"]["roles"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",
+            json!({ "input": { "teamId": team, "inputs": { "secret": true } } }),
+        )
+        .await;
+    let run = data["startRun"]["run"]["id"].as_str().unwrap().to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($input: CreateUserInput!) { createUser(input: $input) { user { id } } }",
+            json!({ "input": { "email": "bob@victim.example", "username": "victim-bob", "password": "bob's password" } }),
+        )
+        .await;
+    let user = data["createUser"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createApiKey(input: { name: \"victim key\", scopes: [] }) { apiKey { id } } }",
+            json!({}),
+        )
+        .await;
+    let api_key = data["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..200 {
+        let data = app
+            .data(
+                Some(&victim),
+                "query($id: ID!) { run(id: $id) { status } }",
+                json!({ "id": run }),
+            )
+            .await;
+        if data["run"]["status"] == "COMPLETED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids = Ids {
+        team,
+        role,
+        run,
+        user,
+        api_key,
+    };
+    let missing = Ids {
+        team: uuid::Uuid::now_v7().to_string(),
+        role: uuid::Uuid::now_v7().to_string(),
+        run: uuid::Uuid::now_v7().to_string(),
+        user: uuid::Uuid::now_v7().to_string(),
+        api_key: uuid::Uuid::now_v7().to_string(),
+    };
+    let secrets = [&ids.team, &ids.role, &ids.run, &ids.user, &ids.api_key];
+    let before = snapshot(app, &victim).await;
+
+    // The attacker: an admin, so that no permission check hides a missing tenant check.
+    let attacker = app.sign_up("attacker").await;
+    let introspection = app.data(Some(&attacker), INTROSPECTION, json!({})).await;
+    let schema = Schema {
+        types: introspection["__schema"]["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["name"].as_str().unwrap().to_string(), t.clone()))
+            .collect(),
+    };
+    let mut probed = 0;
+    for (root, keyword) in [("Query", "query"), ("Mutation", "mutation")] {
+        for field in schema.named(root)["fields"].as_array().unwrap() {
+            let name = field["name"].as_str().unwrap();
+            let call = |ids: &Ids| {
+                let mut used_id = false;
+                let mut args = Vec::new();
+                let mut variables = Map::new();
+                let mut declarations = Vec::new();
+                for (i, arg) in field["args"].as_array().unwrap().iter().enumerate() {
+                    let arg_name = arg["name"].as_str().unwrap();
+                    let (arg_kind, arg_base) = base(&arg["type"]);
+                    let required = arg["type"]["kind"] == "NON_NULL";
+                    if !required
+                        && arg_base != "ID"
+                        && !(arg_kind == "INPUT_OBJECT" && arg_name == "filter")
+                    {
+                        continue;
+                    }
+                    let v = value(&schema, ids, name, arg_name, &arg["type"], &mut used_id);
+                    let type_text = type_text(&arg["type"]);
+                    declarations.push(format!("$a{i}: {type_text}"));
+                    args.push(format!("{arg_name}: $a{i}"));
+                    variables.insert(format!("a{i}"), v);
+                }
+                let select = selection(&schema, &field["type"], 0);
+                let query = format!(
+                    "{keyword}{} {{ {name}{} {} }}",
+                    if declarations.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", declarations.join(", "))
+                    },
+                    if args.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", args.join(", "))
+                    },
+                    if select.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{{ {select} }}")
+                    },
+                );
+                (query, Value::Object(variables), used_id)
+            };
+            let (query, variables, used_id) = call(&ids);
+            let foreign = app.gql(Some(&attacker), &query, variables).await;
+            let text = foreign.to_string();
+            for secret in secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "`{name}` leaked another organization's id: {foreign:#}"
+                );
+            }
+            assert!(
+                !text.contains("Secret"),
+                "`{name}` leaked another organization's data: {foreign:#}"
+            );
+            if used_id {
+                let (query, variables, _) = call(&missing);
+                let absent = app.gql(Some(&attacker), &query, variables).await;
+                assert_eq!(
+                    errors_of(&foreign),
+                    errors_of(&absent),
+                    "`{name}` answers another organization's ids unlike missing ones"
+                );
+                if root == "Mutation" || foreign["data"][name].is_null() {
+                    let codes: Vec<_> = errors_of(&foreign).into_iter().map(|(c, _)| c).collect();
+                    assert_eq!(
+                        codes,
+                        ["NOT_FOUND"],
+                        "`{name}` with a foreign id: {foreign:#}"
+                    );
+                }
+                probed += 1;
+            }
+        }
+    }
+    assert!(probed >= 15, "only {probed} operations took ids");
+    assert_eq!(
+        snapshot(app, &victim).await,
+        before,
+        "the victim's organization changed"
+    );
+}
+
+fn type_text(type_ref: &Value) -> String {
+    match type_ref["kind"].as_str().unwrap() {
+        "NON_NULL" => format!("{}!", type_text(&type_ref["ofType"])),
+        "LIST" => format!("[{}]", type_text(&type_ref["ofType"])),
+        _ => type_ref["name"].as_str().unwrap().to_string(),
+    }
+}
+
+backend_tests! {
+    every_operation => every_operation_is_tenant_scoped;
+}
