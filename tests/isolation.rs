@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::TestApp;
+use common::ws::{connect, next, send};
 use serde_json::{Map, Value, json};
 
 const INTROSPECTION: &str = "{ __schema { \
@@ -291,48 +292,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
     for (root, keyword) in [("Query", "query"), ("Mutation", "mutation")] {
         for field in schema.named(root)["fields"].as_array().unwrap() {
             let name = field["name"].as_str().unwrap();
-            let call = |ids: &Ids| {
-                let mut used_id = false;
-                let mut args = Vec::new();
-                let mut variables = Map::new();
-                let mut declarations = Vec::new();
-                for (i, arg) in field["args"].as_array().unwrap().iter().enumerate() {
-                    let arg_name = arg["name"].as_str().unwrap();
-                    let (arg_kind, arg_base) = base(&arg["type"]);
-                    let required = arg["type"]["kind"] == "NON_NULL";
-                    if !required
-                        && arg_base != "ID"
-                        && !(arg_kind == "INPUT_OBJECT" && arg_name == "filter")
-                    {
-                        continue;
-                    }
-                    let v = value(&schema, ids, name, arg_name, &arg["type"], &mut used_id);
-                    let type_text = type_text(&arg["type"]);
-                    declarations.push(format!("$a{i}: {type_text}"));
-                    args.push(format!("{arg_name}: $a{i}"));
-                    variables.insert(format!("a{i}"), v);
-                }
-                let select = selection(&schema, &field["type"], 0);
-                let query = format!(
-                    "{keyword}{} {{ {name}{} {} }}",
-                    if declarations.is_empty() {
-                        String::new()
-                    } else {
-                        format!("({})", declarations.join(", "))
-                    },
-                    if args.is_empty() {
-                        String::new()
-                    } else {
-                        format!("({})", args.join(", "))
-                    },
-                    if select.is_empty() {
-                        String::new()
-                    } else {
-                        format!("{{ {select} }}")
-                    },
-                );
-                (query, Value::Object(variables), used_id)
-            };
+            let call = |ids: &Ids| build_call(&schema, ids, field, keyword);
             let (query, variables, used_id) = call(&ids);
             let foreign = app.gql(Some(&attacker), &query, variables).await;
             let text = foreign.to_string();
@@ -367,11 +327,94 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         }
     }
     assert!(probed >= 15, "only {probed} operations took ids");
+
+    // Subscriptions that take ids: refused like a missing id, before any event.
+    let mut subscriptions = 0;
+    for field in schema.named("Subscription")["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap();
+        let (query, variables, used_id) = build_call(&schema, &ids, field, "subscription");
+        if !used_id {
+            continue;
+        }
+        let foreign = first_answer(app, &attacker, &query, variables).await;
+        let (query, variables, _) = build_call(&schema, &missing, field, "subscription");
+        let absent = first_answer(app, &attacker, &query, variables).await;
+        for secret in secrets {
+            assert!(
+                !foreign.to_string().contains(secret.as_str()),
+                "`{name}` leaked: {foreign:#}"
+            );
+        }
+        assert_eq!(
+            errors_of(&foreign),
+            errors_of(&absent),
+            "`{name}` answers foreign ids unlike missing ones"
+        );
+        let codes: Vec<_> = errors_of(&foreign).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(
+            codes,
+            ["NOT_FOUND"],
+            "`{name}` with a foreign id: {foreign:#}"
+        );
+        subscriptions += 1;
+    }
+    assert!(subscriptions >= 1, "no subscription took an id");
     assert_eq!(
         snapshot(app, &victim).await,
         before,
         "the victim's organization changed"
     );
+}
+
+/// The operation `field` of the root `keyword`, its variables, and whether it takes
+/// one of `ids`.
+fn build_call(schema: &Schema, ids: &Ids, field: &Value, keyword: &str) -> (String, Value, bool) {
+    let name = field["name"].as_str().unwrap();
+    let mut used_id = false;
+    let mut args = Vec::new();
+    let mut variables = Map::new();
+    let mut declarations = Vec::new();
+    for (i, arg) in field["args"].as_array().unwrap().iter().enumerate() {
+        let arg_name = arg["name"].as_str().unwrap();
+        let (arg_kind, arg_base) = base(&arg["type"]);
+        let required = arg["type"]["kind"] == "NON_NULL";
+        if !required && arg_base != "ID" && !(arg_kind == "INPUT_OBJECT" && arg_name == "filter") {
+            continue;
+        }
+        let v = value(schema, ids, name, arg_name, &arg["type"], &mut used_id);
+        declarations.push(format!("$a{i}: {}", type_text(&arg["type"])));
+        args.push(format!("{arg_name}: $a{i}"));
+        variables.insert(format!("a{i}"), v);
+    }
+    let select = selection(schema, &field["type"], 0);
+    let query = format!(
+        "{keyword}{} {{ {name}{} {} }}",
+        if declarations.is_empty() {
+            String::new()
+        } else {
+            format!("({})", declarations.join(", "))
+        },
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!("({})", args.join(", "))
+        },
+        if select.is_empty() {
+            String::new()
+        } else {
+            format!("{{ {select} }}")
+        },
+    );
+    (query, Value::Object(variables), used_id)
+}
+
+/// The first answer to a subscription over `graphql-transport-ws`.
+async fn first_answer(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "s", "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
+    next(&mut socket).await["payload"].clone()
 }
 
 fn type_text(type_ref: &Value) -> String {

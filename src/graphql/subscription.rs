@@ -138,6 +138,17 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = RunEventObject>> {
         let org = ctx.actor()?.organization_id;
         let team = team_id.map(|id| parse_id(&id, "team")).transpose().gql()?;
+        // Another organization's team reads as missing, as everywhere.
+        if let Some(team) = team
+            && ctx
+                .loaders()?
+                .load_one(TeamKey(team))
+                .await
+                .gql()?
+                .is_none()
+        {
+            return Err(super::errors::to_gql(&AppError::not_found("team")));
+        }
         let mut receiver = ctx.state().bus.subscribe();
         Ok(async_stream::stream! {
             loop {
