@@ -428,3 +428,97 @@ fn type_text(type_ref: &Value) -> String {
 backend_tests! {
     every_operation => every_operation_is_tenant_scoped;
 }
+
+/// On PostgreSQL, changes run inside a transaction scoped to the caller's organization
+/// (`tenant_transaction!`): even a statement without its tenant filter reaches only
+/// that organization's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_row_level_security_hides_other_tenants() {
+    use diesel::sql_types::BigInt;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    let Some(app) = TestApp::spawn(common::Backend::Postgres).await else {
+        return;
+    };
+    let acme = app.sign_up("acme").await;
+    let globex = app.sign_up("globex").await;
+    for (token, name) in [
+        (&acme, "Acme team"),
+        (&acme, "Acme team 2"),
+        (&globex, "Globex team"),
+    ] {
+        app.data(
+            Some(token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": name, "monthlyBudget": "10" } }),
+        )
+        .await;
+    }
+    let acme_org = app.organization_id(&acme).await;
+    let mut conn = AsyncPgConnection::establish(&app.db.url)
+        .await
+        .expect("connects");
+    conn.transaction::<_, diesel::result::Error, _>(async |c| {
+        c.batch_execute(&gateway::db::tenant_scope_sql(acme_org))
+            .await?;
+        // No tenant filter in any of these statements.
+        let teams: Count = diesel::sql_query("SELECT count(*) AS n FROM teams")
+            .get_result(c)
+            .await?;
+        assert_eq!(teams.n, 2, "only the organization's own teams are visible");
+        let orgs: Count = diesel::sql_query("SELECT count(*) AS n FROM organizations")
+            .get_result(c)
+            .await?;
+        assert_eq!(orgs.n, 1);
+        let renamed = diesel::sql_query("UPDATE teams SET description = 'touched'")
+            .execute(c)
+            .await?;
+        assert_eq!(
+            renamed, 2,
+            "an unfiltered update reaches only the organization's rows"
+        );
+        Ok(())
+    })
+    .await
+    .expect("the scoped statements run");
+    let deleted = conn
+        .transaction::<_, diesel::result::Error, _>(async |c| {
+            c.batch_execute(&gateway::db::tenant_scope_sql(acme_org))
+                .await?;
+            diesel::sql_query("DELETE FROM audit_logs").execute(c).await
+        })
+        .await;
+    assert!(deleted.is_err(), "the audit trail stays append-only");
+    // Outside such a transaction nothing of the above leaked: globex is untouched.
+    let data = app
+        .data(
+            Some(&globex),
+            "{ teams { nodes { name description } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["teams"]["nodes"][0]["description"], Value::Null);
+    // And a row of another organization cannot be written into the scoped one.
+    let globex_org = app.organization_id(&globex).await;
+    let mut conn = AsyncPgConnection::establish(&app.db.url)
+        .await
+        .expect("connects");
+    let insert = conn
+        .transaction::<_, diesel::result::Error, _>(async |c| {
+            c.batch_execute(&gateway::db::tenant_scope_sql(acme_org)).await?;
+            diesel::sql_query(format!(
+                "INSERT INTO teams (id, organization_id, name, monthly_budget) VALUES (gen_random_uuid(), '{globex_org}', 'Planted', 10)"
+            ))
+            .execute(c)
+            .await
+        })
+        .await;
+    assert!(insert.is_err(), "RLS refuses rows of another organization");
+    app.finish().await;
+}

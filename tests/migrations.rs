@@ -102,7 +102,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 6);
+    assert_eq!(applied.len(), 7);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -112,7 +112,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 6);
+    assert_eq!(reverted.len(), 7);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

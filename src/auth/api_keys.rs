@@ -14,7 +14,7 @@ use crate::db::{Conn, Id, Json, Timestamp};
 use crate::dispatch;
 use crate::error::{AppError, AppResult};
 use crate::organizations::Organization;
-use crate::transaction;
+use crate::tenant_transaction;
 use crate::users::User;
 
 /// What every key starts with, so a credential is recognised as a key at a glance.
@@ -118,7 +118,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let key = transaction!(conn, |tx| -> AppResult<ApiKey> {
+    let key = tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<ApiKey> {
         dispatch!(tx, |c| diesel::insert_into(api_keys::table)
             .values(&key)
             .execute(c)
@@ -157,7 +157,7 @@ pub async fn revoke(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResult<Api
     actor.require(Permission::ApiKeysManage)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    transaction!(conn, |tx| -> AppResult<ApiKey> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<ApiKey> {
         let key: ApiKey = dispatch!(tx, |c| diesel::update(
             api_keys::table
                 .filter(api_keys::organization_id.eq(org))

@@ -109,6 +109,44 @@ macro_rules! transaction {
     };
 }
 
+/// Like [`transaction!`], for a change made on behalf of organization `$org`. On
+/// PostgreSQL the transaction runs as the `gateway_tenant` role with
+/// `app.organization_id` set, so row-level security hides and protects every other
+/// organization's rows even from a query that forgot its tenant filter.
+#[macro_export]
+macro_rules! tenant_transaction {
+    ($conn:expr, $org:expr, |$tx:ident| -> $ret:ty $body:block) => {
+        match $conn {
+            $crate::db::Conn::Pg(pg) => {
+                let pg: &mut ::diesel_async::AsyncPgConnection = pg;
+                let scope = $crate::db::tenant_scope_sql($org);
+                ::diesel_async::AsyncConnection::transaction(pg, async |c| -> $ret {
+                    ::diesel_async::SimpleAsyncConnection::batch_execute(c, &scope).await?;
+                    let $tx = &mut $crate::db::Conn::Pg(c);
+                    $body
+                })
+                .await
+            }
+            $crate::db::Conn::Sqlite(lite) => {
+                let lite: &mut $crate::db::SqliteConn = lite;
+                lite.immediate_transaction(async |c| -> $ret {
+                    let $tx = &mut $crate::db::Conn::Sqlite(c);
+                    $body
+                })
+                .await
+            }
+        }
+    };
+}
+
+/// The statements that scope a PostgreSQL transaction to one organization. The id is
+/// a parsed UUID, so formatting it into the text is safe.
+pub fn tenant_scope_sql(org: Id) -> String {
+    format!(
+        "SET LOCAL ROLE gateway_tenant; SELECT set_config('app.organization_id', '{org}', true)"
+    )
+}
+
 /// Counts the SQL statements every pooled connection executes; read by tests that
 /// assert statement budgets and by operators through the metrics.
 #[derive(Debug, Default, Clone)]

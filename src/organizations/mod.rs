@@ -143,25 +143,29 @@ pub async fn update(
         updated_at: Some(Timestamp::now()),
     };
     let org = actor.organization_id;
-    crate::transaction!(conn, |tx| -> AppResult<Organization> {
-        let before = queries::lock(tx, org)
-            .await?
-            .ok_or(AppError::not_found("organization"))?;
-        let after = queries::update(tx, org, &update)
-            .await?
-            .ok_or(AppError::not_found("organization"))?;
-        audit::record(
-            tx,
-            actor,
-            Change {
-                action: "organization.update",
-                resource_type: "organization",
-                resource_id: Some(org),
-                old_values: Some(before.audit_values()),
-                new_values: Some(after.audit_values()),
-            },
-        )
-        .await?;
-        Ok(after)
-    })
+    crate::tenant_transaction!(
+        conn,
+        actor.organization_id,
+        |tx| -> AppResult<Organization> {
+            let before = queries::lock(tx, org)
+                .await?
+                .ok_or(AppError::not_found("organization"))?;
+            let after = queries::update(tx, org, &update)
+                .await?
+                .ok_or(AppError::not_found("organization"))?;
+            audit::record(
+                tx,
+                actor,
+                Change {
+                    action: "organization.update",
+                    resource_type: "organization",
+                    resource_id: Some(org),
+                    old_values: Some(before.audit_values()),
+                    new_values: Some(after.audit_values()),
+                },
+            )
+            .await?;
+            Ok(after)
+        }
+    )
 }

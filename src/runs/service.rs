@@ -16,7 +16,7 @@ use crate::engine::pricing;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::teams::{TeamStatus, queries as team_queries};
-use crate::transaction;
+use crate::tenant_transaction;
 
 /// Largest accepted `inputs` document, in bytes of JSON.
 const MAX_INPUTS_BYTES: usize = 64 * 1024;
@@ -105,7 +105,10 @@ pub async fn start_run(
     let config = config.validate()?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    transaction!(conn, |tx| -> AppResult<(Run, Vec<RunEvent>)> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<(
+        Run,
+        Vec<RunEvent>
+    )> {
         let team = team_queries::lock(tx, org, team_id)
             .await?
             .ok_or(AppError::not_found("team"))?;
@@ -278,7 +281,10 @@ pub async fn cancel_run(
     let reason = crate::teams::clean_optional_text("reason", reason.as_deref(), 500)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    transaction!(conn, |tx| -> AppResult<(Run, Vec<RunEvent>)> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<(
+        Run,
+        Vec<RunEvent>
+    )> {
         let before = queries::lock(tx, org, run_id)
             .await?
             .ok_or(AppError::not_found("run"))?;

@@ -13,7 +13,7 @@ use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
 use crate::db::{Conn, Decimal, Id, Timestamp};
 use crate::error::{AppError, AppResult, on_unique};
-use crate::transaction;
+use crate::tenant_transaction;
 
 const TEAM_NAME_TAKEN: &str = "a team with this name already exists in the organization";
 const ROLE_TITLE_TAKEN: &str = "a role with this title already exists in the team";
@@ -71,7 +71,10 @@ pub async fn create_team(
         ));
     }
 
-    transaction!(conn, |tx| -> AppResult<(Team, Vec<Role>)> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<(
+        Team,
+        Vec<Role>
+    )> {
         let team = queries::insert(tx, &team)
             .await
             .map_err(on_unique("name", TEAM_NAME_TAKEN))?;
@@ -124,7 +127,7 @@ pub async fn update_team(
         updated_at: Some(Timestamp::now()),
     };
     let org = actor.organization_id;
-    transaction!(conn, |tx| -> AppResult<Team> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Team> {
         let before = queries::lock(tx, org, id)
             .await?
             .ok_or(AppError::not_found("team"))?;
@@ -159,7 +162,7 @@ pub async fn delete_team(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResul
         updated_at: Some(now),
         ..TeamUpdate::default()
     };
-    transaction!(conn, |tx| -> AppResult<Team> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Team> {
         let deleted = queries::update(tx, org, id, &update)
             .await?
             .ok_or(AppError::not_found("team"))?;
@@ -191,7 +194,7 @@ pub async fn add_role(
     let now = Timestamp::now();
     // Validate before touching the database; the position is set under the team lock.
     let mut row = input.into_row("role", org, team_id, 0, now)?;
-    transaction!(conn, |tx| -> AppResult<Role> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Role> {
         queries::lock(tx, org, team_id)
             .await?
             .ok_or(AppError::not_found("team"))?;
@@ -264,7 +267,7 @@ pub async fn update_role(
         is_active: changes.is_active,
         updated_at: Some(Timestamp::now()),
     };
-    transaction!(conn, |tx| -> AppResult<Role> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Role> {
         let before = queries::roles_by_ids(tx, org, &[id])
             .await?
             .pop()
@@ -296,7 +299,7 @@ pub async fn update_role(
 pub async fn remove_role(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppResult<Role> {
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
-    transaction!(conn, |tx| -> AppResult<Role> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Role> {
         let role = queries::roles_by_ids(tx, org, &[id])
             .await?
             .pop()
@@ -351,7 +354,7 @@ pub async fn reorder_roles(
     actor.require(Permission::RolesWrite)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    transaction!(conn, |tx| -> AppResult<Team> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Team> {
         let team = queries::lock(tx, org, team_id)
             .await?
             .ok_or(AppError::not_found("team"))?;

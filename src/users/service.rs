@@ -9,7 +9,7 @@ use crate::auth::permissions::{Actor, OrgRole, Permission};
 use crate::db::{Conn, Id, Json, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::organizations::queries as orgs;
-use crate::transaction;
+use crate::tenant_transaction;
 
 /// CONFLICT naming the field when an account (of any organization) already uses the
 /// email or username.
@@ -111,7 +111,7 @@ pub async fn create_user(
         created_at: now,
         updated_at: now,
     };
-    transaction!(conn, |tx| -> AppResult<User> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<User> {
         let organization = orgs::lock(tx, org)
             .await?
             .ok_or(AppError::not_found("organization"))?;
@@ -193,7 +193,7 @@ pub async fn update_user(
         updated_at: Some(Timestamp::now()),
         ..UserUpdate::default()
     };
-    transaction!(conn, |tx| -> AppResult<User> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<User> {
         let before = queries::lock(tx, org, id)
             .await?
             .ok_or(AppError::not_found("user"))?;
@@ -286,7 +286,7 @@ pub async fn change_access(
             "user.delete",
         ),
     };
-    transaction!(conn, |tx| -> AppResult<User> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<User> {
         let before = queries::lock(tx, org, id)
             .await?
             .ok_or(AppError::not_found("user"))?;
@@ -346,7 +346,7 @@ pub async fn change_password(
         updated_at: Some(now),
         ..UserUpdate::default()
     };
-    transaction!(conn, |tx| -> AppResult<User> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<User> {
         let after = queries::update(tx, org, actor.user_id, &update)
             .await?
             .ok_or(AppError::not_found("user"))?;
