@@ -82,6 +82,53 @@ async fn changes_leave_one_row_each(app: &TestApp) {
         assert_eq!(row["actor"]["username"], "acme-admin");
         assert!(row["requestId"].as_str().is_some_and(|id| !id.is_empty()));
     }
+    // Roles: one row per change, with the role's values.
+    let data = app
+        .data(
+            Some(&admin),
+            CREATE_TEAM,
+            json!({ "input": { "name": "Research", "monthlyBudget": "100",
+            "roles": [{ "title": "Lead", "expertise": "SENIOR" }] } }),
+        )
+        .await;
+    let research = data["createTeam"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let added = app
+        .data(
+            Some(&admin),
+            "mutation($input: AddRoleInput!) { addRole(input: $input) { role { id } } }",
+            json!({ "input": { "teamId": research, "role": { "title": "Analyst", "expertise": "JUNIOR" } } }),
+        )
+        .await;
+    let role = added["addRole"]["role"]["id"].as_str().unwrap().to_string();
+    app.data(
+        Some(&admin),
+        "mutation($input: UpdateRoleInput!) { updateRole(input: $input) { role { id } } }",
+        json!({ "input": { "id": role, "title": "Senior Analyst", "expertise": "SENIOR" } }),
+    )
+    .await;
+    app.data(
+        Some(&admin),
+        "mutation($input: RemoveRoleInput!) { removeRole(input: $input) { removedRoleId } }",
+        json!({ "input": { "id": role } }),
+    )
+    .await;
+    let rows = logs(
+        app,
+        &admin,
+        json!({ "resourceType": "role", "resourceId": role }),
+    )
+    .await;
+    let actions: Vec<&str> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["role.delete", "role.update", "role.create"]);
+    assert_eq!(rows[2]["newValues"]["title"], "Analyst");
+    assert_eq!(rows[1]["oldValues"]["title"], "Analyst");
+    assert_eq!(rows[1]["newValues"]["title"], "Senior Analyst");
+    assert_eq!(rows[1]["newValues"]["expertise"], "senior");
+    assert_eq!(rows[0]["oldValues"]["title"], "Senior Analyst");
+
     // The sign-up is on record too, and nothing in the trail holds a password hash.
     let everything = logs(app, &admin, json!({})).await;
     assert!(
