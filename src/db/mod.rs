@@ -115,26 +115,53 @@ macro_rules! transaction {
 /// organization's rows even from a query that forgot its tenant filter.
 #[macro_export]
 macro_rules! tenant_transaction {
-    ($conn:expr, $org:expr, |$tx:ident| -> $ret:ty $body:block) => {
+    ($conn:expr, $org:expr, |$tx:ident| -> $ret:ty $body:block) => {{
+        let scope = $crate::db::tenant_scope_sql($org);
+        $crate::transaction!($conn, |$tx| -> $ret {
+            if let $crate::db::Conn::Pg(c) = $tx {
+                ::diesel_async::SimpleAsyncConnection::batch_execute(&mut **c, &scope).await?;
+            }
+            $body
+        })
+    }};
+}
+
+/// Inserts `$rows` into `$table`: one multi-row INSERT on PostgreSQL; row by row on
+/// SQLite, for which diesel has no multi-row INSERT (inside the caller's transaction,
+/// so still atomic). Returns the number of rows inserted.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
         match $conn {
-            $crate::db::Conn::Pg(pg) => {
-                let pg: &mut ::diesel_async::AsyncPgConnection = pg;
-                let scope = $crate::db::tenant_scope_sql($org);
-                ::diesel_async::AsyncConnection::transaction(pg, async |c| -> $ret {
-                    ::diesel_async::SimpleAsyncConnection::batch_execute(c, &scope).await?;
-                    let $tx = &mut $crate::db::Conn::Pg(c);
-                    $body
-                })
-                .await
+            $crate::db::Conn::Pg(c) => diesel::insert_into($table).values($rows).execute(*c).await,
+            $crate::db::Conn::Sqlite(c) => {
+                let mut inserted = 0;
+                for row in $rows {
+                    inserted += diesel::insert_into($table).values(row).execute(*c).await?;
+                }
+                Ok(inserted)
             }
-            $crate::db::Conn::Sqlite(lite) => {
-                let lite: &mut $crate::db::SqliteConn = lite;
-                lite.immediate_transaction(async |c| -> $ret {
-                    let $tx = &mut $crate::db::Conn::Sqlite(c);
-                    $body
-                })
+        }
+    };
+}
+
+/// The first row of `$query` as `$model`, locked `FOR UPDATE` on PostgreSQL; SQLite's
+/// IMMEDIATE transactions already exclude other writers.
+#[macro_export]
+macro_rules! first_for_update {
+    ($conn:expr, $query:expr, $model:ty) => {
+        match $conn {
+            $crate::db::Conn::Pg(c) => $query
+                .for_update()
+                .select(<$model>::as_select())
+                .first(*c)
                 .await
-            }
+                .optional(),
+            $crate::db::Conn::Sqlite(c) => $query
+                .select(<$model>::as_select())
+                .first(*c)
+                .await
+                .optional(),
         }
     };
 }

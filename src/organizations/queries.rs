@@ -30,19 +30,7 @@ pub async fn lock(conn: &mut Conn<'_>, id: Id) -> QueryResult<Option<Organizatio
     let query = organizations::table
         .filter(organizations::id.eq(id))
         .filter(organizations::deleted_at.is_null());
-    match conn {
-        Conn::Pg(c) => query
-            .for_update()
-            .select(Organization::as_select())
-            .first(*c)
-            .await
-            .optional(),
-        Conn::Sqlite(c) => query
-            .select(Organization::as_select())
-            .first(*c)
-            .await
-            .optional(),
-    }
+    crate::first_for_update!(conn, query, Organization)
 }
 
 /// Changes to an organization; `None` fields are left as they are.

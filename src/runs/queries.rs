@@ -19,26 +19,7 @@ pub async fn insert_run(conn: &mut Conn<'_>, run: &Run) -> QueryResult<usize> {
 }
 
 pub async fn insert_steps(conn: &mut Conn<'_>, steps: &[RunStep]) -> QueryResult<usize> {
-    match conn {
-        Conn::Pg(c) => {
-            diesel::insert_into(run_steps::table)
-                .values(steps)
-                .execute(*c)
-                .await
-        }
-        // diesel has no multi-row INSERT for SQLite; rows go one by one (inside the
-        // caller's transaction, so still atomic).
-        Conn::Sqlite(c) => {
-            let mut inserted = 0;
-            for step in steps {
-                inserted += diesel::insert_into(run_steps::table)
-                    .values(step)
-                    .execute(*c)
-                    .await?;
-            }
-            Ok(inserted)
-        }
-    }
+    crate::insert_rows!(conn, run_steps::table, steps)
 }
 
 /// The organization's runs among `ids`.
@@ -265,15 +246,7 @@ pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Ru
     let query = runs::table
         .filter(runs::organization_id.eq(org))
         .filter(runs::id.eq(id));
-    match conn {
-        Conn::Pg(c) => query
-            .for_update()
-            .select(Run::as_select())
-            .first(*c)
-            .await
-            .optional(),
-        Conn::Sqlite(c) => query.select(Run::as_select()).first(*c).await.optional(),
-    }
+    crate::first_for_update!(conn, query, Run)
 }
 
 /// The changes a step or a run end makes to the run row.
@@ -425,24 +398,7 @@ pub async fn close_open_steps(
 }
 
 pub async fn insert_events(conn: &mut Conn<'_>, rows: &[RunEventRow]) -> QueryResult<usize> {
-    match conn {
-        Conn::Pg(c) => {
-            diesel::insert_into(run_events::table)
-                .values(rows)
-                .execute(*c)
-                .await
-        }
-        Conn::Sqlite(c) => {
-            let mut inserted = 0;
-            for row in rows {
-                inserted += diesel::insert_into(run_events::table)
-                    .values(row)
-                    .execute(*c)
-                    .await?;
-            }
-            Ok(inserted)
-        }
-    }
+    crate::insert_rows!(conn, run_events::table, rows)
 }
 
 /// Events of a run with `seq` in `after < seq <= upto`, in order.

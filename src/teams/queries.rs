@@ -154,15 +154,7 @@ pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Te
         .filter(teams::organization_id.eq(org))
         .filter(teams::id.eq(id))
         .filter(teams::deleted_at.is_null());
-    match conn {
-        Conn::Pg(c) => query
-            .for_update()
-            .select(Team::as_select())
-            .first(*c)
-            .await
-            .optional(),
-        Conn::Sqlite(c) => query.select(Team::as_select()).first(*c).await.optional(),
-    }
+    crate::first_for_update!(conn, query, Team)
 }
 
 /// A live team of the organization.

@@ -138,15 +138,7 @@ pub async fn lock(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Us
         .filter(users::organization_id.eq(org))
         .filter(users::id.eq(id))
         .filter(users::deleted_at.is_null());
-    match conn {
-        Conn::Pg(c) => query
-            .for_update()
-            .select(User::as_select())
-            .first(*c)
-            .await
-            .optional(),
-        Conn::Sqlite(c) => query.select(User::as_select()).first(*c).await.optional(),
-    }
+    crate::first_for_update!(conn, query, User)
 }
 
 /// Changes to a user; `None` fields are left as they are.

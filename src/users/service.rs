@@ -259,32 +259,16 @@ pub async fn change_access(
     }
     let org = actor.organization_id;
     let now = Timestamp::now();
-    let (update, action) = match change {
-        AccessChange::Deactivate => (
-            UserUpdate {
-                is_active: Some(false),
-                updated_at: Some(now),
-                ..UserUpdate::default()
-            },
-            "user.deactivate",
-        ),
-        AccessChange::Activate => (
-            UserUpdate {
-                is_active: Some(true),
-                updated_at: Some(now),
-                ..UserUpdate::default()
-            },
-            "user.activate",
-        ),
-        AccessChange::Delete => (
-            UserUpdate {
-                is_active: Some(false),
-                deleted_at: Some(Some(now)),
-                updated_at: Some(now),
-                ..UserUpdate::default()
-            },
-            "user.delete",
-        ),
+    let update = UserUpdate {
+        is_active: Some(change == AccessChange::Activate),
+        deleted_at: (change == AccessChange::Delete).then_some(Some(now)),
+        updated_at: Some(now),
+        ..UserUpdate::default()
+    };
+    let action = match change {
+        AccessChange::Deactivate => "user.deactivate",
+        AccessChange::Activate => "user.activate",
+        AccessChange::Delete => "user.delete",
     };
     tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<User> {
         let before = queries::lock(tx, org, id)

@@ -1,28 +1,14 @@
-DROP POLICY system_access ON organizations;
-DROP POLICY tenant_isolation ON organizations;
-ALTER TABLE organizations DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON users;
-DROP POLICY tenant_isolation ON users;
-ALTER TABLE users DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON api_keys;
-DROP POLICY tenant_isolation ON api_keys;
-ALTER TABLE api_keys DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON teams;
-DROP POLICY tenant_isolation ON teams;
-ALTER TABLE teams DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON roles;
-DROP POLICY tenant_isolation ON roles;
-ALTER TABLE roles DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON runs;
-DROP POLICY tenant_isolation ON runs;
-ALTER TABLE runs DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON run_steps;
-DROP POLICY tenant_isolation ON run_steps;
-ALTER TABLE run_steps DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON run_events;
-DROP POLICY tenant_isolation ON run_events;
-ALTER TABLE run_events DISABLE ROW LEVEL SECURITY;
-DROP POLICY system_access ON audit_logs;
-DROP POLICY tenant_isolation ON audit_logs;
-ALTER TABLE audit_logs DISABLE ROW LEVEL SECURITY;
-REVOKE ALL ON organizations, users, api_keys, teams, roles, runs, run_steps, run_events, audit_logs FROM gateway_tenant;
+DO $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['organizations', 'users', 'api_keys', 'teams', 'roles', 'runs',
+                           'run_steps', 'run_events', 'audit_logs'] LOOP
+    EXECUTE format('DROP POLICY system_access ON %I', t);
+    EXECUTE format('DROP POLICY tenant_isolation ON %I', t);
+    EXECUTE format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t);
+  END LOOP;
+END
+$$;
+REVOKE ALL ON organizations, users, api_keys, teams, roles, runs, run_steps, run_events, audit_logs
+  FROM gateway_tenant;

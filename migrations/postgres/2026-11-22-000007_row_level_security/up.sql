@@ -22,30 +22,21 @@ $$;
 GRANT SELECT, INSERT, UPDATE, DELETE ON organizations, users, api_keys, teams, roles, runs, run_steps, run_events TO gateway_tenant;
 -- The audit trail is append-only for tenants.
 GRANT SELECT, INSERT ON audit_logs TO gateway_tenant;
-ALTER TABLE organizations ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON organizations TO gateway_tenant USING (id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON organizations TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE users ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON users TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON users TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON api_keys TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON api_keys TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE teams ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON teams TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON teams TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE roles ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON roles TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON roles TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE runs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON runs TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON runs TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE run_steps ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON run_steps TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON run_steps TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE run_events ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON run_events TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON run_events TO PUBLIC USING (current_user <> 'gateway_tenant');
-ALTER TABLE audit_logs ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON audit_logs TO gateway_tenant USING (organization_id = NULLIF(current_setting('app.organization_id', true), '')::uuid);
-CREATE POLICY system_access ON audit_logs TO PUBLIC USING (current_user <> 'gateway_tenant');
+-- Tenants see and write only their organization's rows; other roles (the application
+-- outside tenant transactions, e.g. the cross-tenant run engine) are unaffected.
+DO $$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['organizations', 'users', 'api_keys', 'teams', 'roles', 'runs',
+                           'run_steps', 'run_events', 'audit_logs'] LOOP
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format(
+      'CREATE POLICY tenant_isolation ON %I TO gateway_tenant '
+      'USING (%I = NULLIF(current_setting(''app.organization_id'', true), '''')::uuid)',
+      t, CASE WHEN t = 'organizations' THEN 'id' ELSE 'organization_id' END);
+    EXECUTE format(
+      'CREATE POLICY system_access ON %I TO PUBLIC USING (current_user <> ''gateway_tenant'')', t);
+  END LOOP;
+END
+$$;
