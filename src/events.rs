@@ -203,6 +203,6 @@ impl EventBus {
         )
         .await
         .map_err(|e| e.to_string())?;
-        rows.into_iter().map(RunEvent::from_row).collect()
+        crate::runs::events_from_rows(rows)
     }
 }

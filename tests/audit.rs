@@ -20,13 +20,6 @@ async fn logs(app: &TestApp, token: &str, filter: Value) -> Vec<Value> {
     data["auditLogs"]["nodes"].as_array().unwrap().clone()
 }
 
-async fn viewer_id(app: &TestApp, token: &str) -> String {
-    let data = app
-        .data(Some(token), "{ viewer { user { id } } }", json!({}))
-        .await;
-    data["viewer"]["user"]["id"].as_str().unwrap().to_string()
-}
-
 const CREATE_TEAM: &str =
     "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }";
 
@@ -197,7 +190,7 @@ async fn refusals_and_failures_are_recorded(app: &TestApp) {
     assert_eq!(viewer_refusal["action"], "team.create");
     assert_eq!(
         viewer_refusal["actorUserId"],
-        viewer_id(app, &viewer).await.as_str()
+        app.user_id(&viewer).await.as_str()
     );
     assert_eq!(viewer_refusal["details"]["code"], "FORBIDDEN");
     assert!(

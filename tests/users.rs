@@ -166,10 +166,7 @@ async fn grants_stay_within_the_granters_permissions(app: &TestApp) {
     assert_eq!(error_code(&body), "FORBIDDEN");
 
     // The last active admin stays an admin.
-    let admin_id = app
-        .data(Some(&admin), "{ viewer { user { id } } }", json!({}))
-        .await["viewer"]["user"]["id"]
-        .clone();
+    let admin_id = app.user_id(&admin).await;
     let body = app
         .gql(
             Some(&admin),
@@ -247,10 +244,7 @@ async fn deactivation_and_deletion_end_access_at_once(app: &TestApp) {
         .await;
     assert_eq!(error_code(&body), "NOT_FOUND");
     // One cannot remove oneself, and every change is on record.
-    let admin_id = app
-        .data(Some(&admin), "{ viewer { user { id } } }", json!({}))
-        .await["viewer"]["user"]["id"]
-        .clone();
+    let admin_id = app.user_id(&admin).await;
     let body = app
         .gql(
             Some(&admin),

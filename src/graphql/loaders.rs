@@ -307,11 +307,8 @@ impl Loader<RunEventsKey> for Db {
             self.org,
             &ids(keys, |k| k.0)
         ))?;
-        let events = rows
-            .into_iter()
-            .map(RunEvent::from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Arc::new(AppError::Internal(e)))?;
+        let events =
+            crate::runs::events_from_rows(rows).map_err(|e| Arc::new(AppError::Internal(e)))?;
         Ok(group(keys, events, |event| RunEventsKey(event.run_id)))
     }
 }

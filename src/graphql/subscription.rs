@@ -8,15 +8,33 @@ use super::context::{ContextExt, parse_id};
 use super::errors::GqlResult;
 use super::loaders::TeamKey;
 use super::types::run::RunEventObject;
-use crate::db::{Id, Pool};
+use crate::db::{Conn, Id, Pool};
 use crate::error::{AppError, AppResult};
 use crate::events::{ChangeKind, Event};
-use crate::runs::{RunEvent, RunEventKind, RunStatus, queries as run_queries};
+use crate::runs::{RunEvent, RunEventKind, RunStatus, events_from_rows, queries as run_queries};
 use crate::teams::Team;
 
 /// A run's status and its stored events after `after`; NOT_FOUND for a run of
 /// another organization or none.
-async fn stored_events(
+/// A run's stored events after `after`.
+async fn stored_events(pool: &Pool, org: Id, run_id: Id, after: i64) -> AppResult<Vec<RunEvent>> {
+    let mut pooled = pool.get().await?;
+    events_after(&mut pooled.conn(), org, run_id, after).await
+}
+
+async fn events_after(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_id: Id,
+    after: i64,
+) -> AppResult<Vec<RunEvent>> {
+    let rows = run_queries::events_between(conn, org, run_id, after, i64::MAX).await?;
+    events_from_rows(rows).map_err(AppError::Internal)
+}
+
+/// A run's status and its stored events after `after`; NOT_FOUND for a run of
+/// another organization or none.
+async fn status_and_events(
     pool: &Pool,
     org: Id,
     run_id: Id,
@@ -28,13 +46,10 @@ async fn stored_events(
         .await?
         .pop()
         .ok_or(AppError::not_found("run"))?;
-    let rows = run_queries::events_between(&mut conn, org, run_id, after, i64::MAX).await?;
-    let events = rows
-        .into_iter()
-        .map(RunEvent::from_row)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(AppError::Internal)?;
-    Ok((run.status, events))
+    Ok((
+        run.status,
+        events_after(&mut conn, org, run_id, after).await?,
+    ))
 }
 
 pub struct Subscription;
@@ -80,7 +95,7 @@ impl Subscription {
         // Subscribe before reading the log, so an event committed in between is
         // either in the log or in the channel (and then skipped as a duplicate).
         let mut receiver = state.bus.subscribe();
-        let (status, replay) = stored_events(&pool, org, id, after_seq).await.gql()?;
+        let (status, replay) = status_and_events(&pool, org, id, after_seq).await.gql()?;
         Ok(async_stream::stream! {
             let mut last = after_seq;
             let mut ended = status.is_terminal() && replay.is_empty();
@@ -110,7 +125,7 @@ impl Subscription {
                 };
                 if fill {
                     match stored_events(&pool, org, id, last).await {
-                        Ok((_, events)) => {
+                        Ok(events) => {
                             for event in events {
                                 last = event.seq;
                                 ended = event.kind.is_terminal();

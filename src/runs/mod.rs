@@ -199,6 +199,11 @@ impl RunEvent {
     }
 }
 
+/// Reads stored events, in order.
+pub fn events_from_rows(rows: Vec<RunEventRow>) -> Result<Vec<RunEvent>, String> {
+    rows.into_iter().map(RunEvent::from_row).collect()
+}
+
 /// What every run event carries: the run's state right after it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -297,6 +297,17 @@ impl TestApp {
             .expect("uuid")
     }
 
+    /// The id of a token's user.
+    pub async fn user_id(&self, token: &str) -> String {
+        let data = self
+            .data(Some(token), "{ viewer { user { id } } }", json!({}))
+            .await;
+        data["viewer"]["user"]["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    }
+
     /// Adds a user with `role` to the organization and returns a token for them.
     pub async fn add_user(&self, organization_id: Id, name: &str, role: OrgRole) -> String {
         let mut pooled = self.state.pool.get().await.expect("connection");
