@@ -30,6 +30,15 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// A scheduling rule refuses the change; `rule` names it for clients. A clash with
+    /// what is already planned is a CONFLICT, anything else a BAD_USER_INPUT.
+    #[error("{message}")]
+    Rule {
+        rule: &'static str,
+        conflict: bool,
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     BudgetExceeded(String),
     #[error("{0}")]
@@ -76,6 +85,8 @@ impl AppError {
             AppError::Forbidden { .. } => "FORBIDDEN",
             AppError::NotFound { .. } => "NOT_FOUND",
             AppError::Conflict { .. } => "CONFLICT",
+            AppError::Rule { conflict: true, .. } => "CONFLICT",
+            AppError::Rule { .. } => "BAD_USER_INPUT",
             AppError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
             AppError::RateLimited(_) => "RATE_LIMITED",

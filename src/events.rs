@@ -40,6 +40,12 @@ pub enum Event {
     Run(Arc<RunEvent>),
     /// A row was appended to an organization's audit trail.
     Audit(Arc<crate::audit::AuditLog>),
+    /// A schedule was created, changed or cancelled.
+    ScheduleChanged {
+        organization_id: Id,
+        schedule: Arc<crate::scheduling::Schedule>,
+        kind: ChangeKind,
+    },
     /// Events may have been missed (the listener reconnected): subscribers re-read
     /// the event log.
     Resync,
@@ -83,10 +89,13 @@ impl EventBus {
     /// start and end also change its team's status, so team subscribers hear of them.
     pub fn publish_runs(&self, events: Vec<RunEvent>) {
         for event in events {
-            let team_change = (event.kind == RunEventKind::Created || event.kind.is_terminal())
-                .then_some(Event::TeamChanged {
+            let team_change = event
+                .payload
+                .team_id
+                .filter(|_| event.kind == RunEventKind::Created || event.kind.is_terminal())
+                .map(|team_id| Event::TeamChanged {
                     organization_id: event.organization_id,
-                    team_id: event.payload.team_id,
+                    team_id,
                     kind: ChangeKind::Updated,
                 });
             self.publish(Event::Run(Arc::new(event)));

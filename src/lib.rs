@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod organizations;
 pub mod pagination;
 pub mod runs;
+pub mod scheduling;
 pub mod seed;
 pub mod server;
 pub mod state;

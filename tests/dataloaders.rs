@@ -56,7 +56,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
             let run = Run {
                 id: Id::new(),
                 organization_id: org,
-                team_id,
+                team_id: Some(team_id),
                 triggered_by: None,
                 kind: RunKind::Team,
                 status: RunStatus::Completed,

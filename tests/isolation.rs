@@ -28,6 +28,56 @@ struct Ids {
     run: String,
     user: String,
     api_key: String,
+    work_event: String,
+    schedule: String,
+    availability_rule: String,
+    availability_override: String,
+    time_off: String,
+    rotation: String,
+    proposal: String,
+    exception: String,
+    scheduler_run: String,
+}
+
+impl Ids {
+    fn missing() -> Ids {
+        let new = || uuid::Uuid::now_v7().to_string();
+        Ids {
+            team: new(),
+            role: new(),
+            run: new(),
+            user: new(),
+            api_key: new(),
+            work_event: new(),
+            schedule: new(),
+            availability_rule: new(),
+            availability_override: new(),
+            time_off: new(),
+            rotation: new(),
+            proposal: new(),
+            exception: new(),
+            scheduler_run: new(),
+        }
+    }
+
+    fn all(&self) -> Vec<&String> {
+        vec![
+            &self.team,
+            &self.role,
+            &self.run,
+            &self.user,
+            &self.api_key,
+            &self.work_event,
+            &self.schedule,
+            &self.availability_rule,
+            &self.availability_override,
+            &self.time_off,
+            &self.rotation,
+            &self.proposal,
+            &self.exception,
+            &self.scheduler_run,
+        ]
+    }
 }
 
 struct Schema {
@@ -66,7 +116,18 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
     match field {
         "teamId" | "resourceId" => &ids.team,
         "roleId" | "roleIds" => &ids.role,
+        "runId" if op.contains("proposal") || op.contains("conflict") => &ids.scheduler_run,
         "runId" => &ids.run,
+        "workEventId" => &ids.work_event,
+        "scheduleId" => &ids.schedule,
+        "id" if op.contains("proposal") => &ids.proposal,
+        "id" if op.contains("conflict") => &ids.exception,
+        "id" if op.contains("availabilityrule") => &ids.availability_rule,
+        "id" if op.contains("availabilityoverride") => &ids.availability_override,
+        "id" if op.contains("timeoff") => &ids.time_off,
+        "id" if op.contains("rotation") => &ids.rotation,
+        "id" if op.contains("workevent") => &ids.work_event,
+        "id" if op.contains("schedule") => &ids.schedule,
         "userId" | "actorUserId" => &ids.user,
         "id" if op.contains("apikey") => &ids.api_key,
         "id" if op.contains("role") => &ids.role,
@@ -113,7 +174,18 @@ fn value(
         ("SCALAR", "Boolean") => json!(false),
         ("SCALAR", "Decimal") => json!("10"),
         ("SCALAR", "JSON") => json!({ "probe": 1 }),
-        ("SCALAR", "DateTime") => json!("2099-01-01T00:00:00Z"),
+        ("SCALAR", "DateTime") => json!(match field {
+            "to" | "dueAt" => "2099-01-12T00:00:00Z",
+            _ => "2099-01-01T00:00:00Z",
+        }),
+        ("SCALAR", "NaiveDate") => json!(match field {
+            "to" | "endDate" => "2099-01-10",
+            _ => "2099-01-04",
+        }),
+        ("SCALAR", "NaiveTime") => json!(match field {
+            "endTime" => "17:00:00",
+            _ => "09:00:00",
+        }),
         ("ENUM", _) => schema.named(name)["enumValues"][0]["name"].clone(),
         ("INPUT_OBJECT", _) => {
             let mut object = Map::new();
@@ -175,7 +247,13 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
              roles { id title description isActive position llmModel } \
              runs { nodes { id status completedSteps cost } } } } \
            users { nodes { id email orgRole isActive fullName permissions } } \
-           apiKeys { id name revokedAt } }",
+           apiKeys { id name revokedAt } \
+           employees { edges { node { id active skills phone } } } \
+           workEvents { edges { node { id name condition location \
+             schedules { id status scheduledAt userId attendance { status checkInAt } } } } } \
+           timeOffRequests { edges { node { id status decidedAt } } } \
+           rotations(from: \"2099-01-04\", to: \"2099-01-10\") { id userId rotationType } \
+           scheduleConflicts { edges { node { id resolved } } } }",
         json!({}),
     )
     .await
@@ -260,21 +338,25 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let scheduling = victim_schedule(app, &victim, &user).await;
     let ids = Ids {
         team,
         role,
         run,
         user,
         api_key,
+        work_event: scheduling[0].clone(),
+        schedule: scheduling[1].clone(),
+        availability_rule: scheduling[2].clone(),
+        availability_override: scheduling[3].clone(),
+        time_off: scheduling[4].clone(),
+        rotation: scheduling[5].clone(),
+        proposal: scheduling[6].clone(),
+        exception: scheduling[7].clone(),
+        scheduler_run: scheduling[8].clone(),
     };
-    let missing = Ids {
-        team: uuid::Uuid::now_v7().to_string(),
-        role: uuid::Uuid::now_v7().to_string(),
-        run: uuid::Uuid::now_v7().to_string(),
-        user: uuid::Uuid::now_v7().to_string(),
-        api_key: uuid::Uuid::now_v7().to_string(),
-    };
-    let secrets = [&ids.team, &ids.role, &ids.run, &ids.user, &ids.api_key];
+    let missing = Ids::missing();
+    let secrets = ids.all();
     let before = snapshot(app, &victim).await;
 
     // The attacker: an admin, so that no permission check hides a missing tenant check.
@@ -296,7 +378,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
             let (query, variables, used_id) = call(&ids);
             let foreign = app.gql(Some(&attacker), &query, variables).await;
             let text = foreign.to_string();
-            for secret in secrets {
+            for secret in &secrets {
                 assert!(
                     !text.contains(secret.as_str()),
                     "`{name}` leaked another organization's id: {foreign:#}"
@@ -326,7 +408,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
             }
         }
     }
-    assert!(probed >= 15, "only {probed} operations took ids");
+    assert!(probed >= 45, "only {probed} operations took ids");
 
     // Subscriptions that take ids: refused like a missing id, before any event.
     let mut subscriptions = 0;
@@ -339,7 +421,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         let foreign = first_answer(app, &attacker, &query, variables).await;
         let (query, variables, _) = build_call(&schema, &missing, field, "subscription");
         let absent = first_answer(app, &attacker, &query, variables).await;
-        for secret in secrets {
+        for secret in &secrets {
             assert!(
                 !foreign.to_string().contains(secret.as_str()),
                 "`{name}` leaked: {foreign:#}"
@@ -364,6 +446,113 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         before,
         "the victim's organization changed"
     );
+}
+
+/// The victim's scheduling data: a booked event with attendance, availability, time
+/// off, a rotation, and an auto-scheduler run with a proposal and an exception.
+/// Returns the ids of the event, schedule, rule, override, time-off request,
+/// rotation, proposal, exception and run.
+async fn victim_schedule(app: &TestApp, victim: &str, user: &str) -> Vec<String> {
+    let id = |v: &Value| v.as_str().expect("id").to_string();
+    let event = |name: &str, skills: Value| {
+        json!({ "input": { "event": { "name": name, "startAt": "2099-01-05T08:00:00Z",
+                "dueAt": "2099-01-05T18:00:00Z", "location": "Secret Store", "requiredSkills": skills } } })
+    };
+    let create = "mutation($input: CreateWorkEventInput!) { createWorkEvent(input: $input) { workEvent { id } } }";
+    let booked = app
+        .data(Some(victim), create, event("Secret Event", json!([])))
+        .await;
+    let work_event = id(&booked["createWorkEvent"]["workEvent"]["id"]);
+    app.data(Some(victim), create, event("Secret Open", json!([])))
+        .await;
+    app.data(
+        Some(victim),
+        create,
+        event("Secret Weld", json!(["welding"])),
+    )
+    .await;
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: ScheduleEmployeeInput!) { scheduleEmployee(input: $input) { schedule { id } } }",
+            json!({ "input": { "workEventId": work_event, "userId": user, "scheduledAt": "2099-01-05T09:00:00Z" } }),
+        )
+        .await;
+    let schedule = id(&data["scheduleEmployee"]["schedule"]["id"]);
+    app.data(
+        Some(victim),
+        "mutation($input: CheckInInput!) { checkIn(input: $input) { attendance { id } } }",
+        json!({ "input": { "scheduleId": schedule } }),
+    )
+    .await;
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: AddAvailabilityRuleInput!) { addAvailabilityRule(input: $input) { availabilityRule { id } } }",
+            json!({ "input": { "userId": user, "dayOfWeek": 0, "startTime": "06:00:00", "endTime": "22:00:00",
+                               "effectiveFrom": "2098-01-01" } }),
+        )
+        .await;
+    let rule = id(&data["addAvailabilityRule"]["availabilityRule"]["id"]);
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: SetAvailabilityOverrideInput!) { setAvailabilityOverride(input: $input) { availabilityOverride { id } } }",
+            json!({ "input": { "userId": user, "date": "2099-01-07", "available": false, "reason": "Secret" } }),
+        )
+        .await;
+    let availability_override = id(&data["setAvailabilityOverride"]["availabilityOverride"]["id"]);
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: RequestTimeOffInput!) { requestTimeOff(input: $input) { timeOffRequest { id } } }",
+            json!({ "input": { "userId": user, "startDate": "2099-01-08", "endDate": "2099-01-09", "reason": "Secret" } }),
+        )
+        .await;
+    let time_off = id(&data["requestTimeOff"]["timeOffRequest"]["id"]);
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: AssignRotationInput!) { assignRotation(input: $input) { rotationAssignment { id } } }",
+            json!({ "input": { "date": "2099-01-05", "rotationType": "JUICER", "userId": user } }),
+        )
+        .await;
+    let rotation = id(&data["assignRotation"]["rotationAssignment"]["id"]);
+    let data = app
+        .data(
+            Some(victim),
+            "mutation($input: RunAutoSchedulerInput!) { runAutoScheduler(input: $input) { run { id } } }",
+            json!({ "input": { "from": "2099-01-05", "to": "2099-01-05" } }),
+        )
+        .await;
+    let run = id(&data["runAutoScheduler"]["run"]["id"]);
+    for _ in 0..200 {
+        let data = app
+            .data(
+                Some(victim),
+                "query($id: ID!) { run(id: $id) { status } scheduleProposals(runId: $id) { id } \
+                 scheduleConflicts(filter: { runId: $id }) { edges { node { id } } } }",
+                json!({ "id": run }),
+            )
+            .await;
+        if data["run"]["status"] == "COMPLETED" {
+            let proposal = id(&data["scheduleProposals"][0]["id"]);
+            let exception = id(&data["scheduleConflicts"]["edges"][0]["node"]["id"]);
+            return vec![
+                work_event,
+                schedule,
+                rule,
+                availability_override,
+                time_off,
+                rotation,
+                proposal,
+                exception,
+                run,
+            ];
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the victim's auto-scheduler run did not complete");
 }
 
 /// The operation `field` of the root `keyword`, its variables, and whether it takes

@@ -7,7 +7,17 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 19] = [
+    "employee_profiles",
+    "work_events",
+    "schedules",
+    "availability_rules",
+    "availability_overrides",
+    "time_off_requests",
+    "rotation_assignments",
+    "schedule_proposals",
+    "schedule_exceptions",
+    "attendance",
     "organizations",
     "users",
     "api_keys",
@@ -88,6 +98,26 @@ async fn models_match_tables(url: &str) {
             .execute(c)
             .await
             .expect("api_keys");
+        macro_rules! model {
+            ($table:ident, $model:ty) => {
+                $table::table
+                    .select(<$model>::as_select())
+                    .load(c)
+                    .await
+                    .expect(stringify!($table));
+            };
+        }
+        use gateway::scheduling as s;
+        model!(employee_profiles, s::EmployeeProfile);
+        model!(work_events, s::WorkEvent);
+        model!(schedules, s::Schedule);
+        model!(availability_rules, s::AvailabilityRule);
+        model!(availability_overrides, s::AvailabilityOverride);
+        model!(time_off_requests, s::TimeOffRequest);
+        model!(rotation_assignments, s::RotationAssignment);
+        model!(schedule_proposals, s::ScheduleProposal);
+        model!(schedule_exceptions, s::ScheduleException);
+        model!(attendance, s::Attendance);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -102,7 +132,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 7);
+    assert_eq!(applied.len(), 8);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -112,7 +142,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 7);
+    assert_eq!(reverted.len(), 8);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

@@ -35,12 +35,17 @@ pub async fn run(url: &str, direction: Direction) -> Result<Vec<String>, DbError
         Backend::Sqlite => {
             let mut conn =
                 SqliteConnection::establish(&url).map_err(|e| DbError::Migration(e.to_string()))?;
+            // Foreign keys are off while migrating, as SQLite's table rebuilds need
+            // (a dropped parent would otherwise cascade into its children), and every
+            // reference is checked once the migrations are done.
             diesel::connection::SimpleConnection::batch_execute(
                 &mut conn,
-                "PRAGMA foreign_keys = ON;",
+                "PRAGMA foreign_keys = OFF;",
             )
             .map_err(|e| DbError::Migration(e.to_string()))?;
-            apply(&mut conn, SQLITE, direction)
+            let versions = apply(&mut conn, SQLITE, direction)?;
+            check_foreign_keys(&mut conn)?;
+            Ok(versions)
         }
     })
     .await
@@ -61,4 +66,25 @@ where
     }
     .map_err(|e| DbError::Migration(e.to_string()))?;
     Ok(versions.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// Fails when any row references a missing parent.
+fn check_foreign_keys(conn: &mut SqliteConnection) -> Result<(), DbError> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Violation {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table: String,
+    }
+    let violations: Vec<Violation> = diesel::sql_query("PRAGMA foreign_key_check")
+        .load(conn)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    match violations.first() {
+        None => Ok(()),
+        Some(v) => Err(DbError::Migration(format!(
+            "{} rows reference missing parents (first in `{}`)",
+            violations.len(),
+            v.table
+        ))),
+    }
 }

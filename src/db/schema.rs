@@ -151,7 +151,7 @@ diesel::table! {
     runs (id) {
         id -> PortableUuid,
         organization_id -> PortableUuid,
-        team_id -> PortableUuid,
+        team_id -> Nullable<PortableUuid>,
         triggered_by -> Nullable<PortableUuid>,
         #[max_length = 20]
         kind -> Varchar,
@@ -227,6 +227,212 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Bool, Date, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    employee_profiles (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        #[max_length = 40]
+        phone -> Nullable<Varchar>,
+        hire_date -> Nullable<Date>,
+        termination_date -> Nullable<Date>,
+        active -> Bool,
+        skills -> PortableJson,
+        notes -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Integer, Nullable, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    work_events (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        #[max_length = 100]
+        external_ref -> Nullable<Varchar>,
+        #[max_length = 200]
+        name -> Varchar,
+        #[max_length = 200]
+        location -> Nullable<Varchar>,
+        start_at -> PortableTimestamp,
+        due_at -> PortableTimestamp,
+        estimated_minutes -> Integer,
+        #[max_length = 20]
+        event_type -> Varchar,
+        #[max_length = 20]
+        condition -> Varchar,
+        required_skills -> PortableJson,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    schedules (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        work_event_id -> PortableUuid,
+        user_id -> PortableUuid,
+        scheduled_at -> PortableTimestamp,
+        ends_at -> PortableTimestamp,
+        #[max_length = 20]
+        status -> Varchar,
+        notes -> Nullable<Text>,
+        created_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Date, Nullable, SmallInt, Time};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    availability_rules (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        day_of_week -> SmallInt,
+        start_time -> Time,
+        end_time -> Time,
+        effective_from -> Date,
+        effective_to -> Nullable<Date>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Bool, Date, Nullable, Text, Time};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    availability_overrides (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        date -> Date,
+        available -> Bool,
+        start_time -> Nullable<Time>,
+        end_time -> Nullable<Time>,
+        reason -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Date, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    time_off_requests (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        start_date -> Date,
+        end_date -> Date,
+        #[max_length = 100]
+        reason -> Nullable<Varchar>,
+        notes -> Nullable<Text>,
+        #[max_length = 20]
+        status -> Varchar,
+        decided_by -> Nullable<PortableUuid>,
+        decided_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Date, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    rotation_assignments (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        date -> Date,
+        #[max_length = 30]
+        rotation_type -> Varchar,
+        user_id -> PortableUuid,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Bool, Double, Nullable, Text};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    schedule_proposals (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        run_id -> PortableUuid,
+        work_event_id -> PortableUuid,
+        user_id -> PortableUuid,
+        scheduled_at -> PortableTimestamp,
+        ends_at -> PortableTimestamp,
+        confidence -> Double,
+        reason -> Text,
+        reviewed -> Bool,
+        approved -> Nullable<Bool>,
+        schedule_id -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Bool, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    schedule_exceptions (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        run_id -> Nullable<PortableUuid>,
+        work_event_id -> Nullable<PortableUuid>,
+        schedule_id -> Nullable<PortableUuid>,
+        user_id -> Nullable<PortableUuid>,
+        #[max_length = 20]
+        exception_type -> Varchar,
+        #[max_length = 10]
+        severity -> Varchar,
+        message -> Text,
+        resolved -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    attendance (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        schedule_id -> PortableUuid,
+        user_id -> PortableUuid,
+        #[max_length = 20]
+        status -> Varchar,
+        check_in_at -> Nullable<PortableTimestamp>,
+        check_out_at -> Nullable<PortableTimestamp>,
+        #[max_length = 20]
+        method -> Nullable<Varchar>,
+        notes -> Nullable<Text>,
+        recorded_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -235,12 +441,22 @@ diesel::joinable!(users -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    attendance,
     audit_logs,
+    availability_overrides,
+    availability_rules,
+    employee_profiles,
     organizations,
     roles,
+    rotation_assignments,
     run_events,
     run_steps,
     runs,
+    schedule_exceptions,
+    schedule_proposals,
+    schedules,
     teams,
+    time_off_requests,
     users,
+    work_events,
 );

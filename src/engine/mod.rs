@@ -5,6 +5,7 @@ pub mod backend;
 pub mod openai;
 pub mod pricing;
 pub mod prompt;
+mod scheduler;
 pub mod simulated;
 mod worker;
 

@@ -11,7 +11,7 @@ use super::{pricing, prompt};
 use crate::db::{Pool, Timestamp};
 use crate::events::EventBus;
 use crate::runs::lifecycle::{self, Claim, Committed, StepDone};
-use crate::runs::{ExecutionConfig, StepInput, StepStatus, queries};
+use crate::runs::{ExecutionConfig, RunKind, StepInput, StepStatus, queries};
 
 pub(super) struct Shared {
     pub pool: Pool,
@@ -56,7 +56,7 @@ async fn claim(shared: &Shared, token: &str) -> Result<Option<Claim>, crate::err
 }
 
 /// Why execution of a claimed run stopped early.
-enum Halt {
+pub(super) enum Halt {
     /// Cancelled, taken over or ended elsewhere: nothing more to store.
     Lost,
     /// The process is shutting down.
@@ -127,6 +127,9 @@ async fn execute_steps(
     abandoned: &mut watch::Receiver<bool>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), Halt> {
+    if claim.run.kind == RunKind::Scheduler {
+        return super::scheduler::execute(shared, claim, abandoned, stop).await;
+    }
     let config = ExecutionConfig::of(&claim.run);
     let started = claim.run.started_at.unwrap_or_else(Timestamp::now);
     let timeout = Duration::from_secs(config.timeout_minutes as u64 * 60);
@@ -242,6 +245,7 @@ async fn execute_steps(
             cost: cost.clone(),
             duration_ms: clock.elapsed().as_millis() as i64,
             next_position,
+            writes: None,
         };
         match commit(shared, claim, &current, &done).await? {
             Committed::Stored { run, events } => {
@@ -274,7 +278,7 @@ fn step_input(step: &crate::runs::RunStep) -> Option<StepInput> {
 
 /// Commits a step, retrying transient database failures; gives the run up (its lease
 /// will expire and another worker resumes it) if the database stays unavailable.
-async fn commit(
+pub(super) async fn commit(
     shared: &Shared,
     claim: &Claim,
     current: &crate::runs::Run,
@@ -308,7 +312,7 @@ async fn commit(
     Err(Halt::Lost)
 }
 
-async fn fail(
+pub(super) async fn fail(
     shared: &Shared,
     claim: &Claim,
     position: Option<i32>,

@@ -37,6 +37,10 @@ pub fn to_gql(err: &AppError) -> async_graphql::Error {
                 field: Some(field), ..
             } => ext.set("field", field.as_str()),
             AppError::Forbidden { permission } => ext.set("permission", permission.as_str()),
+            AppError::Rule { rule, field, .. } => {
+                ext.set("rule", *rule);
+                ext.set("field", *field);
+            }
             _ => {}
         }
         if err.is_internal() {

@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::organizations::{Organization, queries as orgs};
 use crate::pagination::Window;
 use crate::runs::{Run, RunEvent, RunFilter, RunStep, queries as runs};
+use crate::scheduling::{Attendance, EmployeeProfile, Schedule, WorkEvent, queries as scheduling};
 use crate::teams::{Role, Team, queries as teams};
 use crate::users::{User, queries as users};
 
@@ -336,7 +337,8 @@ impl Loader<TeamRunsKey> for Db {
                 &mut conn, self.org, &team_ids, filter, window
             ))?;
             result.extend(group(&window_keys, rows, |run| TeamRunsKey {
-                team_id: run.team_id,
+                // Rows are selected by team, so every one has a team.
+                team_id: run.team_id.unwrap_or_default(),
                 filter,
                 window,
             }));
@@ -368,5 +370,114 @@ impl Loader<TeamRunCountKey> for Db {
             }
         }
         Ok(result)
+    }
+}
+
+/// A work event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkEventKey(pub Id);
+/// A schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScheduleKey(pub Id);
+/// The active (not cancelled) schedules of a work event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventSchedulesKey(pub Id);
+/// A schedule's attendance record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AttendanceKey(pub Id);
+/// A user's employee profile (absent until first edited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EmployeeProfileKey(pub Id);
+
+impl Loader<WorkEventKey> for Db {
+    type Value = WorkEvent;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[WorkEventKey],
+    ) -> Result<HashMap<WorkEventKey, WorkEvent>, LoadError> {
+        let rows = with_conn!(self, |conn| scheduling::events_by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows.into_iter().map(|e| (WorkEventKey(e.id), e)).collect())
+    }
+}
+
+impl Loader<ScheduleKey> for Db {
+    type Value = Schedule;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ScheduleKey],
+    ) -> Result<HashMap<ScheduleKey, Schedule>, LoadError> {
+        let rows = with_conn!(self, |conn| scheduling::schedules_by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows.into_iter().map(|s| (ScheduleKey(s.id), s)).collect())
+    }
+}
+
+impl Loader<EventSchedulesKey> for Db {
+    type Value = Vec<Schedule>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[EventSchedulesKey],
+    ) -> Result<HashMap<EventSchedulesKey, Vec<Schedule>>, LoadError> {
+        let filter = scheduling::ScheduleFilter {
+            work_event_ids: Some(ids(keys, |k| k.0)),
+            ..Default::default()
+        };
+        let rows = with_conn!(self, |conn| scheduling::schedules_matching(
+            &mut conn, self.org, &filter
+        ))?;
+        Ok(group(keys, rows, |s| EventSchedulesKey(s.work_event_id)))
+    }
+}
+
+impl Loader<AttendanceKey> for Db {
+    type Value = Attendance;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[AttendanceKey],
+    ) -> Result<HashMap<AttendanceKey, Attendance>, LoadError> {
+        let rows = with_conn!(self, |conn| scheduling::attendance_of(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows
+            .into_iter()
+            .map(|a| (AttendanceKey(a.schedule_id), a))
+            .collect())
+    }
+}
+
+impl Loader<EmployeeProfileKey> for Db {
+    type Value = EmployeeProfile;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[EmployeeProfileKey],
+    ) -> Result<HashMap<EmployeeProfileKey, EmployeeProfile>, LoadError> {
+        let rows = with_conn!(self, |conn| scheduling::profiles_of(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows
+            .into_iter()
+            .map(|p| (EmployeeProfileKey(p.user_id), p))
+            .collect())
     }
 }

@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod scheduling;
 pub mod subscription;
 pub mod types;
 
@@ -16,17 +17,29 @@ use async_graphql::{SDLExportOptions, Schema};
 use crate::config::Limits;
 use crate::state::AppState;
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+/// Every query, by area.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(query::Query, scheduling::SchedulingQuery);
+
+/// Every mutation, by area.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(mutation::Mutation, scheduling::SchedulingMutation);
+
+pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Builds the schema once; per-request data is attached to each request.
 pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
-    let mut builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .extension(extension::ErrorCodes)
-        .extension(audit::MutationAudit)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(limits.max_recursive_depth)
-        .limit_directives(limits.max_directives);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscription::Subscription,
+    )
+    .extension(extension::ErrorCodes)
+    .extension(audit::MutationAudit)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(limits.max_recursive_depth)
+    .limit_directives(limits.max_directives);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

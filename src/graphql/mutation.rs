@@ -19,6 +19,7 @@ use crate::teams::{
 use crate::users::User;
 use crate::users::service::{self as user_service, AccessChange};
 
+#[derive(Default)]
 pub struct Mutation;
 
 /// Input of `signUp`.
@@ -384,7 +385,7 @@ fn expires_at(ctx: &Context<'_>) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::seconds(ctx.state().keys.ttl_seconds())
 }
 
-#[Object]
+#[Object(name = "CoreMutation")]
 impl Mutation {
     /// Creates an organization and its first admin, and returns a session token.
     async fn sign_up(

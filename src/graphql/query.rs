@@ -15,6 +15,7 @@ use crate::runs::Run;
 use crate::teams::{Role, Team};
 use crate::users::User;
 
+#[derive(Default)]
 pub struct Query;
 
 /// The caller and what they may do.
@@ -26,7 +27,7 @@ pub struct Viewer {
     pub permissions: Vec<String>,
 }
 
-#[Object]
+#[Object(name = "CoreQuery")]
 impl Query {
     /// The authenticated caller.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {

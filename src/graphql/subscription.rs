@@ -54,6 +54,13 @@ async fn status_and_events(
 
 pub struct Subscription;
 
+/// A schedule was created, changed or cancelled.
+#[derive(async_graphql::SimpleObject)]
+pub struct ScheduleChange {
+    pub kind: ChangeKind,
+    pub schedule: crate::scheduling::Schedule,
+}
+
 /// A team was created, changed (including its roles) or deleted.
 pub struct TeamChange {
     kind: ChangeKind,
@@ -169,7 +176,7 @@ impl Subscription {
             loop {
                 match receiver.recv().await {
                     Ok(Event::Run(event)) if event.organization_id == org
-                        && team.is_none_or(|t| t == event.payload.team_id)
+                        && team.is_none_or(|t| Some(t) == event.payload.team_id)
                         && (include_progress || !matches!(
                             event.kind,
                             RunEventKind::StepCompleted | RunEventKind::StepFailed | RunEventKind::BudgetWarning
@@ -201,6 +208,27 @@ impl Subscription {
                 match receiver.recv().await {
                     Ok(Event::Audit(row)) if row.organization_id == organization_id => {
                         yield (*row).clone();
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    /// Schedules of the caller's organization as they are created, changed or
+    /// cancelled (`kind` DELETED), for live calendars.
+    async fn schedules_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = ScheduleChange>> {
+        let organization_id = ctx.actor()?.organization_id;
+        let mut receiver = ctx.state().bus.subscribe();
+        Ok(async_stream::stream! {
+            loop {
+                match receiver.recv().await {
+                    Ok(Event::ScheduleChanged { organization_id: org, schedule, kind }) if org == organization_id => {
+                        yield ScheduleChange { kind, schedule: (*schedule).clone() };
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,

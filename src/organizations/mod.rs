@@ -124,6 +124,9 @@ pub async fn update(
         .as_deref()
         .map(|n| crate::teams::clean_text("name", n, 255))
         .transpose()?;
+    if let Some(settings) = &changes.settings {
+        crate::scheduling::SchedulingSettings::validate(settings)?;
+    }
     if let Some(settings) = &changes.settings
         && (!settings.is_object() || settings.to_string().len() > 64 * 1024)
     {

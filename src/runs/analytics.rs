@@ -61,16 +61,21 @@ fn average(total: &BigDecimal, count: i64) -> Decimal {
 
 /// Teams with the most runs, most first (ties by id), at most `limit`.
 pub async fn top_teams(conn: &mut Conn<'_>, org: Id, limit: i64) -> QueryResult<Vec<TeamRunStats>> {
-    let rows: Vec<(Id, i64, Option<Decimal>)> = dispatch!(conn, |c| runs::table
+    let rows: Vec<(Option<Id>, i64, Option<Decimal>)> = dispatch!(conn, |c| runs::table
         .filter(runs::organization_id.eq(org))
+        .filter(runs::team_id.is_not_null())
         .group_by(runs::team_id)
         .select((runs::team_id, count_star(), sum(runs::cost)))
         .order((count_star().desc(), runs::team_id.asc()))
         .limit(limit)
         .load(c)
         .await)?;
+    let rows: Vec<(Id, i64, Option<Decimal>)> = rows
+        .into_iter()
+        .filter_map(|(team, n, total)| team.map(|t| (t, n, total)))
+        .collect();
     let ids: Vec<Id> = rows.iter().map(|r| r.0).collect();
-    let completed: Vec<(Id, i64)> = dispatch!(conn, |c| runs::table
+    let completed: Vec<(Option<Id>, i64)> = dispatch!(conn, |c| runs::table
         .filter(runs::organization_id.eq(org))
         .filter(runs::team_id.eq_any(&ids))
         .filter(runs::status.eq(RunStatus::Completed))
@@ -78,7 +83,10 @@ pub async fn top_teams(conn: &mut Conn<'_>, org: Id, limit: i64) -> QueryResult<
         .select((runs::team_id, count_star()))
         .load(c)
         .await)?;
-    let completed: std::collections::HashMap<Id, i64> = completed.into_iter().collect();
+    let completed: std::collections::HashMap<Id, i64> = completed
+        .into_iter()
+        .filter_map(|(team, n)| team.map(|t| (t, n)))
+        .collect();
     Ok(rows
         .into_iter()
         .map(|(team_id, run_count, total)| TeamRunStats {

@@ -23,7 +23,7 @@ pub struct Claim {
 }
 
 /// Appends events `seq = last - n + 1 ..= last` describing `run`, one per kind.
-pub(super) fn events_of(
+pub fn events_of(
     run: &Run,
     kinds: &[(RunEventKind, Option<StepSummary>, Option<String>)],
     now: Timestamp,
@@ -49,11 +49,7 @@ pub(super) fn events_of(
         .collect()
 }
 
-pub(super) async fn append(
-    conn: &mut Conn<'_>,
-    bus: &EventBus,
-    events: &[RunEvent],
-) -> AppResult<()> {
+pub async fn append(conn: &mut Conn<'_>, bus: &EventBus, events: &[RunEvent]) -> AppResult<()> {
     let rows: Vec<_> = events.iter().map(RunEvent::to_row).collect();
     queries::insert_events(conn, &rows).await?;
     bus.notify_in_tx(conn, events).await?;
@@ -72,8 +68,11 @@ pub(super) async fn settle_team(
     outcome: RunStatus,
     now: Timestamp,
 ) -> AppResult<()> {
+    let Some(team_id) = run.team_id else {
+        return Ok(());
+    };
     let status =
-        if queries::team_has_other_active(conn, run.organization_id, run.team_id, run.id).await? {
+        if queries::team_has_other_active(conn, run.organization_id, team_id, run.id).await? {
             TeamStatus::Running
         } else {
             match outcome {
@@ -82,15 +81,7 @@ pub(super) async fn settle_team(
                 _ => TeamStatus::Idle,
             }
         };
-    queries::set_team_status(
-        conn,
-        run.organization_id,
-        run.team_id,
-        status,
-        Some(now),
-        now,
-    )
-    .await?;
+    queries::set_team_status(conn, run.organization_id, team_id, status, Some(now), now).await?;
     Ok(())
 }
 
@@ -148,6 +139,16 @@ pub struct StepDone {
     pub duration_ms: i64,
     /// The step to start next; `None` after the last one.
     pub next_position: Option<i32>,
+    /// Rows the step produced besides its own (an auto-scheduler day's plan), stored
+    /// in the same transaction.
+    pub writes: Option<StepWrites>,
+}
+
+/// What an auto-scheduler step stores with itself.
+#[derive(Debug, Clone, Default)]
+pub struct StepWrites {
+    pub proposals: Vec<crate::scheduling::ScheduleProposal>,
+    pub exceptions: Vec<crate::scheduling::ScheduleException>,
 }
 
 /// What committing a step did.
@@ -211,7 +212,12 @@ pub async fn commit_step(
         completed_at: Some(now),
         updated_at: now,
     };
-    if let Conn::Pg(pg) = conn {
+    // The one-statement path covers the common case: a team's step with no rows of
+    // its own besides the step.
+    if let Conn::Pg(pg) = conn
+        && done.writes.is_none()
+        && claim.run.team_id.is_some()
+    {
         let outcome = commit_step_pg(pg, bus, claim, current, done, &update, now).await?;
         return match outcome {
             Some(committed) => Ok(committed),
@@ -241,8 +247,14 @@ pub async fn commit_step(
         if let Some(next) = done.next_position {
             queries::start_step(tx, org, run_id, next, now).await?;
         }
+        if let Some(writes) = &done.writes {
+            crate::scheduling::queries::insert_proposals(tx, &writes.proposals).await?;
+            crate::scheduling::queries::insert_exceptions(tx, &writes.exceptions).await?;
+        }
         // The team row is shared by all of the team's runs: lock it as late as possible.
-        if !queries::charge_team(tx, org, run.team_id, &done.cost, now).await? {
+        if let Some(team_id) = run.team_id
+            && !queries::charge_team(tx, org, team_id, &done.cost, now).await?
+        {
             // Rolls the transaction back; the caller fails the run instead.
             return Err(AppError::BudgetExceeded(String::new()));
         }
@@ -269,8 +281,12 @@ pub async fn commit_step(
 }
 
 async fn over_budget(conn: &mut Conn<'_>, claim: &Claim) -> AppResult<Committed> {
-    let team =
-        crate::teams::queries::find(conn, claim.run.organization_id, claim.run.team_id).await?;
+    let team = match claim.run.team_id {
+        Some(team_id) => {
+            crate::teams::queries::find(conn, claim.run.organization_id, team_id).await?
+        }
+        None => None,
+    };
     let remaining = team
         .map(|t| Decimal(t.remaining_budget_amount()))
         .unwrap_or_else(Decimal::zero);

@@ -50,7 +50,7 @@ db_enum! {
 pub struct Run {
     pub id: Id,
     pub organization_id: Id,
-    pub team_id: Id,
+    pub team_id: Option<Id>,
     pub triggered_by: Option<Id>,
     pub kind: RunKind,
     pub status: RunStatus,
@@ -208,7 +208,7 @@ pub fn events_from_rows(rows: Vec<RunEventRow>) -> Result<Vec<RunEvent>, String>
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventPayload {
-    pub team_id: Id,
+    pub team_id: Option<Id>,
     pub status: RunStatus,
     pub progress: Progress,
     #[serde(default, skip_serializing_if = "Option::is_none")]

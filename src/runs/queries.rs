@@ -54,7 +54,7 @@ pub async fn count_by_teams(
     team_ids: &[Id],
     filter: RunFilter,
 ) -> QueryResult<HashMap<Id, i64>> {
-    let rows: Vec<(Id, i64)> = dispatch!(conn, |c| {
+    let rows: Vec<(Option<Id>, i64)> = dispatch!(conn, |c| {
         let mut query = runs::table
             .filter(runs::organization_id.eq(org))
             .filter(runs::team_id.eq_any(team_ids))
@@ -66,7 +66,10 @@ pub async fn count_by_teams(
         }
         query.load(c).await
     })?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(team, n)| team.map(|t| (t, n)))
+        .collect())
 }
 
 /// The same window of each team's runs, newest first: one statement for all teams.

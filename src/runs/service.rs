@@ -167,7 +167,7 @@ pub async fn start_run(
         let run = Run {
             id: Id::new(),
             organization_id: org,
-            team_id,
+            team_id: Some(team_id),
             triggered_by: Some(actor.user_id),
             kind: RunKind::Team,
             status: RunStatus::Pending,

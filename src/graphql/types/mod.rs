@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod audit;
 pub mod organization;
 pub mod run;
+pub mod scheduling;
 pub mod team;
 pub mod user;
 

@@ -1,3 +1,4 @@
+use crate::scheduling::autoscheduler::{SchedulerInputs, SchedulerReport};
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -41,6 +42,32 @@ impl Run {
         Decimal::cost(&self.estimated_cost)
     }
 
+    /// For an auto-scheduler run: the settings it used and, once it completed, what
+    /// it did (its steps show each day's counts as they commit).
+    async fn scheduler_report(&self) -> Option<SchedulerReportObject> {
+        if self.kind != RunKind::Scheduler {
+            return None;
+        }
+        let report = self
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<SchedulerReport>(r).ok())
+            .unwrap_or_default();
+        let inputs = serde_json::from_value::<SchedulerInputs>(self.inputs.0.clone()).ok();
+        Some(SchedulerReportObject {
+            from: inputs.as_ref().map(|i| i.from),
+            to: inputs.as_ref().map(|i| i.to),
+            events_processed: report.events_processed,
+            events_assigned: report.events_assigned,
+            events_failed: report.events_failed,
+            duration_ms: self
+                .duration_ms
+                .or(Some(report.duration_ms).filter(|d| *d > 0)),
+            settings: inputs
+                .map(|i| async_graphql::Json(serde_json::to_value(i.settings).unwrap_or_default())),
+        })
+    }
+
     async fn result(&self) -> Option<&str> {
         self.result.as_deref()
     }
@@ -82,9 +109,13 @@ impl Run {
         self.created_at.0
     }
 
-    /// The team the run belongs to (null once the team is deleted).
+    /// The team the run belongs to: null for auto-scheduler runs, and once the team
+    /// is deleted.
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
-        ctx.loaders()?.load_one(TeamKey(self.team_id)).await.gql()
+        let Some(team) = self.team_id else {
+            return Ok(None);
+        };
+        ctx.loaders()?.load_one(TeamKey(team)).await.gql()
     }
 
     /// Who started the run.
@@ -278,8 +309,9 @@ impl RunEventObject {
         ID(self.0.run_id.to_string())
     }
 
-    async fn team_id(&self) -> ID {
-        ID(self.0.payload.team_id.to_string())
+    /// The run's team; null for auto-scheduler runs.
+    async fn team_id(&self) -> Option<ID> {
+        self.0.payload.team_id.map(|t| ID(t.to_string()))
     }
 
     /// The run's status right after the event.
@@ -431,4 +463,24 @@ impl RunStep {
     async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
         ctx.loaders()?.load_one(RunKey(self.run_id)).await.gql()
     }
+}
+
+/// What an auto-scheduler run did.
+#[derive(async_graphql::SimpleObject)]
+#[graphql(name = "SchedulerReport")]
+pub struct SchedulerReportObject {
+    /// The first day planned.
+    pub from: Option<chrono::NaiveDate>,
+    /// The last day planned.
+    pub to: Option<chrono::NaiveDate>,
+    /// Events assigned or given up on.
+    pub events_processed: i64,
+    /// Events with a proposal.
+    pub events_assigned: i64,
+    /// Events nobody could take (each has a coverage, availability, conflict or
+    /// skill_mismatch exception).
+    pub events_failed: i64,
+    pub duration_ms: Option<i64>,
+    /// The settings the run used.
+    pub settings: Option<async_graphql::Json<serde_json::Value>>,
 }

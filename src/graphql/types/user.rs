@@ -69,6 +69,14 @@ impl User {
         self.updated_at.0
     }
 
+    /// The user's employee profile for scheduling.
+    async fn employee(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<crate::graphql::types::scheduling::Employee> {
+        crate::graphql::types::scheduling::employee_of(ctx, self.clone()).await
+    }
+
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let loaders = ctx.loaders()?;
         loaders

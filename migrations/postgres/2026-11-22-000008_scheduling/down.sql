@@ -1,0 +1,13 @@
+DROP TABLE attendance;
+DROP TABLE schedule_exceptions;
+DROP TABLE schedule_proposals;
+DROP TABLE rotation_assignments;
+DROP TABLE time_off_requests;
+DROP TABLE availability_overrides;
+DROP TABLE availability_rules;
+DROP TABLE schedules;
+DROP TABLE work_events;
+DROP TABLE employee_profiles;
+DELETE FROM runs WHERE team_id IS NULL;
+ALTER TABLE runs DROP CONSTRAINT runs_team_by_kind;
+ALTER TABLE runs ALTER COLUMN team_id SET NOT NULL;
