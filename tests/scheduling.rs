@@ -5,9 +5,10 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
+use common::roster::{self, Person, parse};
 use common::ws::{connect, next, next_within, send};
 use common::{TestApp, error_code, error_field};
 use gateway::auth::permissions::OrgRole;
@@ -39,13 +40,6 @@ fn instant(day: NaiveDate, hour: u32, minute: u32) -> String {
         .expect("time")
         .and_utc()
         .to_rfc3339()
-}
-
-fn parse(t: &Value) -> DateTime<Utc> {
-    t.as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("not a timestamp: {t}"))
 }
 
 fn rule(body: &Value) -> &str {
@@ -963,16 +957,6 @@ async fn schedules_stream_to_the_calendar(app: &TestApp) {
 
 /// Name, skills, daily hours (UTC) and whether Tuesday is taken off.
 type Spec = (&'static str, Vec<&'static str>, (u32, u32), bool);
-type Slot = (DateTime<Utc>, DateTime<Utc>);
-
-/// What the test itself knows about a person, to check the auto-scheduler against.
-struct Person {
-    id: String,
-    skills: Vec<&'static str>,
-    /// Weekday (0 = Monday) -> (start hour, end hour), UTC.
-    hours: HashMap<u32, (u32, u32)>,
-    off: Vec<NaiveDate>,
-}
 
 async fn auto_scheduler_plans_within_every_rule(app: &TestApp) {
     let admin = app.sign_up("auto").await;
@@ -1023,7 +1007,7 @@ async fn auto_scheduler_plans_within_every_rule(app: &TestApp) {
         }
         people.push(Person {
             id,
-            skills,
+            skills: skills.iter().map(|s| s.to_string()).collect(),
             hours,
             off,
         });
@@ -1182,78 +1166,31 @@ async fn auto_scheduler_plans_within_every_rule(app: &TestApp) {
         proposals.len()
     );
 
-    // The independent checker.
-    let person: HashMap<&str, &Person> = people.iter().map(|p| (p.id.as_str(), p)).collect();
-    let mut per_person: HashMap<String, Vec<Slot>> = HashMap::new();
-    per_person.entry(people[0].id.clone()).or_default().push((
-        parse(&json!(instant(day, 8, 0))),
-        parse(&json!(instant(day, 9, 30))),
-    ));
-    let mut proposed_events = HashSet::new();
+    // The independent checker; p1's hand-made booking counts against them.
+    let by_id: HashMap<String, Value> = by_id;
+    let booked = vec![(
+        people[0].id.clone(),
+        (
+            parse(&json!(instant(day, 8, 0))),
+            parse(&json!(instant(day, 9, 30))),
+        ),
+    )];
+    let schedulable: Vec<Person> = people.into_iter().take(4).collect();
+    roster::check(&schedulable, &by_id, &proposals, &booked, 2);
     for p in &proposals {
-        let event = &by_id[p["workEventId"].as_str().expect("event")];
-        assert!(
-            proposed_events.insert(p["workEventId"].clone()),
-            "one proposal per event"
+        assert_ne!(
+            p["workEventId"],
+            json!(staffed),
+            "staffed events are left alone"
         );
-        assert_ne!(event["id"], json!(staffed), "staffed events are left alone");
-        let (start, end) = (parse(&p["scheduledAt"]), parse(&p["endsAt"]));
-        assert!(
-            start >= parse(&event["startAt"]) && end <= parse(&event["dueAt"]),
-            "window: {p}"
-        );
-        assert_eq!(
-            end - start,
-            Duration::minutes(event["estimatedMinutes"].as_i64().unwrap_or(0))
-        );
-        let user = p["user"]["id"].as_str().expect("user");
-        let who = person
-            .get(user)
-            .unwrap_or_else(|| panic!("proposed someone inactive: {p}"));
-        assert_ne!(who.id, people[4].id, "inactive people are never proposed");
-        let date = start.date_naive();
-        assert!(
-            !who.off.contains(&date),
-            "proposed during approved time off: {p}"
-        );
-        let (from, to) = who
-            .hours
-            .get(&date.weekday().num_days_from_monday())
-            .copied()
-            .unwrap_or_else(|| panic!("proposed on a day without availability: {p}"));
-        let day_start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-        assert!(
-            start >= day_start + Duration::hours(from as i64)
-                && end <= day_start + Duration::hours(to as i64),
-            "outside availability: {p}"
-        );
-        for skill in event["requiredSkills"].as_array().expect("skills") {
-            assert!(
-                who.skills.contains(&skill.as_str().unwrap_or_default()),
-                "lacks {skill}: {p}"
+        let event = &by_id[p["workEventId"].as_str().unwrap_or_default()];
+        if event["eventType"] == "JUICER" && parse(&p["scheduledAt"]).date_naive() == day {
+            assert_eq!(
+                p["user"]["id"],
+                json!(juicer),
+                "the day's Juicer takes its Juicer events"
             );
         }
-        if event["eventType"] == "JUICER" && date == day {
-            assert_eq!(user, juicer, "the day's Juicer takes its Juicer events");
-        }
-        let c = p["confidence"].as_f64().expect("confidence");
-        assert!((0.0..=1.0).contains(&c));
-        assert!(!p["reason"].as_str().unwrap_or_default().is_empty());
-        per_person
-            .entry(user.to_string())
-            .or_default()
-            .push((start, end));
-    }
-    for (user, mut slots) in per_person {
-        slots.sort();
-        for pair in slots.windows(2) {
-            assert!(pair[0].1 <= pair[1].0, "{user} is double-booked: {pair:?}");
-        }
-        let mut per_day: HashMap<NaiveDate, usize> = HashMap::new();
-        for (start, _) in &slots {
-            *per_day.entry(start.date_naive()).or_default() += 1;
-        }
-        assert!(per_day.values().all(|n| *n <= 2), "{user}: {per_day:?}");
     }
 
     // Meanwhile a manager books the first proposal's person at its time elsewhere:

@@ -260,11 +260,14 @@ pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppRes
         .collect();
     let window_from = day_start - Duration::days(1);
     let window_to = day_end + Duration::days(1);
-    let mut proposed: HashSet<Id> = queries::proposals_of_run(conn, org, run.id, false)
-        .await?
-        .into_iter()
-        .map(|p| p.work_event_id)
-        .collect();
+    // This run's proposals of earlier days: events already taken, and each person's
+    // load so far (for balancing).
+    let mut proposed: HashSet<Id> = HashSet::new();
+    let mut run_load: HashMap<Id, i64> = HashMap::new();
+    for p in queries::proposals_of_run(conn, org, run.id, false).await? {
+        proposed.insert(p.work_event_id);
+        *run_load.entry(p.user_id).or_default() += 1;
+    }
     let pending = queries::pending_proposals_between(conn, org, window_from, window_to).await?;
     // Events another run proposed and nobody reviewed yet are left to that run.
     let mut others_pending: HashSet<Id> = HashSet::new();
@@ -279,8 +282,6 @@ pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppRes
             end: p.ends_at.0,
         });
     }
-    // Proposals of this run on earlier days may lie outside the window: they matter
-    // only for the load balance, counted below.
     let schedules = queries::schedules_matching(
         conn,
         org,
@@ -297,10 +298,6 @@ pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppRes
             start: s.scheduled_at.0,
             end: s.ends_at.0,
         });
-    }
-    let mut run_load: HashMap<Id, i64> = HashMap::new();
-    for p in queries::proposals_of_run(conn, org, run.id, false).await? {
-        *run_load.entry(p.user_id).or_default() += 1;
     }
     let rotations: HashMap<RotationType, Id> = if inputs.settings.respect_rotations {
         queries::rotations_between(conn, org, date, date)
@@ -485,9 +482,14 @@ impl Choice {
             "holds the day's Juicer rotation".to_string()
         } else if self.preferred {
             "the day's Primary Lead, preferred for setups".to_string()
+        } else if feasible == 1 {
+            format!(
+                "the only qualified person free then ({} other events that day, {} in this run)",
+                self.day_load, self.run_load
+            )
         } else {
             format!(
-                "least loaded of {feasible} available people ({} other events that day, {} in this run)",
+                "least loaded of {feasible} qualified people free then ({} other events that day, {} in this run)",
                 self.day_load, self.run_load
             )
         };

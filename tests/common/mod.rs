@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod roster;
 pub mod ws;
 
 use std::time::Duration;
