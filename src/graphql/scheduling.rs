@@ -43,6 +43,31 @@ fn wants_total(ctx: &Context<'_>, args: &PageArgs<'_>) -> bool {
     args.needs_total() || ctx.look_ahead().field("totalCount").exists()
 }
 
+/// One page of a list paged in SQL, as a connection: the total is counted only when
+/// asked for (or needed to place `last`), and one row more than the page is fetched to
+/// learn whether another page follows.
+macro_rules! sql_page {
+    ($ctx:expr, $args:expr, |$conn:ident| $count:expr, |$window:ident| $list:expr) => {{
+        let mut pooled = $ctx.db().await?;
+        let mut $conn = pooled.conn();
+        let total = if wants_total($ctx, &$args) {
+            Some($count.await.map_err(AppError::from).gql()?)
+        } else {
+            None
+        };
+        let window = $args.window(total).gql()?;
+        let $window = probe(window);
+        let rows = $list.await.map_err(AppError::from).gql()?;
+        Ok(page(
+            rows,
+            window,
+            Total {
+                total_count: total.unwrap_or_default(),
+            },
+        ))
+    }};
+}
+
 fn page_args<'a>(
     first: Option<i32>,
     after: &'a Option<String>,
@@ -230,30 +255,12 @@ impl SchedulingQuery {
             name_contains: input.name_contains,
         };
         let args = page_args(first, &after, last, &before);
-        let mut pooled = ctx.db().await?;
-        let mut conn = pooled.conn();
-        let total = if wants_total(ctx, &args) {
-            Some(
-                queries::count_events(&mut conn, org, &filter)
-                    .await
-                    .map_err(AppError::from)
-                    .gql()?,
-            )
-        } else {
-            None
-        };
-        let window = args.window(total).gql()?;
-        let rows = queries::list_events(&mut conn, org, &filter, probe(window))
-            .await
-            .map_err(AppError::from)
-            .gql()?;
-        Ok(page(
-            rows,
-            window,
-            Total {
-                total_count: total.unwrap_or_default(),
-            },
-        ))
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count_events(&mut conn, org, &filter),
+            |window| queries::list_events(&mut conn, org, &filter, window)
+        )
     }
 
     async fn work_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<WorkEvent> {
@@ -352,30 +359,12 @@ impl SchedulingQuery {
             to: input.to,
         };
         let args = page_args(first, &after, last, &before);
-        let mut pooled = ctx.db().await?;
-        let mut conn = pooled.conn();
-        let total = if wants_total(ctx, &args) {
-            Some(
-                queries::count_time_off(&mut conn, org, &filter)
-                    .await
-                    .map_err(AppError::from)
-                    .gql()?,
-            )
-        } else {
-            None
-        };
-        let window = args.window(total).gql()?;
-        let rows = queries::list_time_off(&mut conn, org, &filter, probe(window))
-            .await
-            .map_err(AppError::from)
-            .gql()?;
-        Ok(page(
-            rows,
-            window,
-            Total {
-                total_count: total.unwrap_or_default(),
-            },
-        ))
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count_time_off(&mut conn, org, &filter),
+            |window| queries::list_time_off(&mut conn, org, &filter, window)
+        )
     }
 
     /// Rotation assignments from `from` to `to` (inclusive).
@@ -506,30 +495,12 @@ impl SchedulingQuery {
             to: input.to.map(Timestamp),
         };
         let args = page_args(first, &after, last, &before);
-        let mut pooled = ctx.db().await?;
-        let mut conn = pooled.conn();
-        let total = if wants_total(ctx, &args) {
-            Some(
-                queries::count_exceptions(&mut conn, org, &filter)
-                    .await
-                    .map_err(AppError::from)
-                    .gql()?,
-            )
-        } else {
-            None
-        };
-        let window = args.window(total).gql()?;
-        let rows = queries::list_exceptions(&mut conn, org, &filter, probe(window))
-            .await
-            .map_err(AppError::from)
-            .gql()?;
-        Ok(page(
-            rows,
-            window,
-            Total {
-                total_count: total.unwrap_or_default(),
-            },
-        ))
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count_exceptions(&mut conn, org, &filter),
+            |window| queries::list_exceptions(&mut conn, org, &filter, window)
+        )
     }
 
     /// The proposals of an auto-scheduler run, by time; only unreviewed ones when

@@ -1294,15 +1294,7 @@ pub async fn approve_proposal(
     actor.require(Permission::SchedulesWrite)?;
     let org = actor.organization_id;
     tenant_transaction!(conn, org, |tx| -> AppResult<(ScheduleProposal, Booked)> {
-        let before = queries::lock_proposal(tx, org, id)
-            .await?
-            .ok_or(AppError::not_found("schedule proposal"))?;
-        if before.reviewed {
-            return Err(AppError::conflict(
-                "id",
-                "the proposal was already reviewed",
-            ));
-        }
+        let before = lock_unreviewed(tx, org, id).await?;
         let request = BookingRequest {
             work_event_id: before.work_event_id,
             user_id: before.user_id,
@@ -1344,15 +1336,7 @@ pub async fn reject_proposal(
     actor.require(Permission::SchedulesWrite)?;
     let org = actor.organization_id;
     tenant_transaction!(conn, org, |tx| -> AppResult<ScheduleProposal> {
-        let before = queries::lock_proposal(tx, org, id)
-            .await?
-            .ok_or(AppError::not_found("schedule proposal"))?;
-        if before.reviewed {
-            return Err(AppError::conflict(
-                "id",
-                "the proposal was already reviewed",
-            ));
-        }
+        let before = lock_unreviewed(tx, org, id).await?;
         let mut row = before.clone();
         row.reviewed = true;
         row.approved = Some(false);
@@ -1372,6 +1356,20 @@ pub async fn reject_proposal(
         .await?;
         Ok(after)
     })
+}
+
+/// A proposal nobody reviewed yet, locked; CONFLICT once reviewed.
+async fn lock_unreviewed(tx: &mut Conn<'_>, org: Id, id: Id) -> AppResult<ScheduleProposal> {
+    let proposal = queries::lock_proposal(tx, org, id)
+        .await?
+        .ok_or(AppError::not_found("schedule proposal"))?;
+    if proposal.reviewed {
+        return Err(AppError::conflict(
+            "id",
+            "the proposal was already reviewed",
+        ));
+    }
+    Ok(proposal)
 }
 
 /// One proposal an approve-all could not turn into a schedule.
