@@ -1292,6 +1292,154 @@ async fn auto_scheduler_plans_within_every_rule(app: &TestApp) {
     );
 }
 
+async fn approvals_keep_the_runs_settings(app: &TestApp) {
+    let admin = app.sign_up("approve").await;
+    let admin_id = app.user_id(&admin).await;
+    app.data(
+        Some(&admin),
+        UPDATE_EMPLOYEE,
+        json!({ "input": { "userId": admin_id, "active": false } }),
+    )
+    .await;
+    let (_, pat) = member(app, &admin, "pat").await;
+    let (_, sam) = member(app, &admin, "sam").await;
+    app.data(
+        Some(&admin),
+        UPDATE_EMPLOYEE,
+        json!({ "input": { "userId": sam, "active": false } }),
+    )
+    .await;
+    // The organization allows 1 event a day; the run allows 3 and proposes people
+    // without a required skill.
+    app.data(
+        Some(&admin),
+        "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { id } } }",
+        json!({ "input": { "settings": { "scheduling": { "maxEventsPerEmployeePerDay": 1 } } } }),
+    )
+    .await;
+    let day = monday();
+    let window = (instant(day, 8, 0), instant(day, 18, 0));
+    let mut events = Vec::new();
+    for (name, skills) in [
+        ("One", json!([])),
+        ("Two", json!([])),
+        ("Weld", json!(["welding"])),
+    ] {
+        events.push(
+            create_event(
+                app,
+                &admin,
+                name,
+                window.clone(),
+                60,
+                json!({ "requiredSkills": skills }),
+            )
+            .await,
+        );
+    }
+    let data = app
+        .data(
+            Some(&admin),
+            "mutation($input: RunAutoSchedulerInput!) { runAutoScheduler(input: $input) { run { id } } }",
+            json!({ "input": { "from": day, "to": day,
+                               "settings": { "maxEventsPerEmployeePerDay": 3, "requireSkills": false } } }),
+        )
+        .await;
+    let run = data["runAutoScheduler"]["run"]["id"].clone();
+    let mut proposals = Vec::new();
+    for _ in 0..200 {
+        let data = app
+            .data(
+                Some(&admin),
+                "query($id: ID!) { run(id: $id) { status } scheduleProposals(runId: $id) { id workEventId user { id } } }",
+                json!({ "id": run }),
+            )
+            .await;
+        if data["run"]["status"] == "COMPLETED" {
+            proposals = data["scheduleProposals"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        proposals.len(),
+        3,
+        "all three for Pat under the run's limit: {proposals:#?}"
+    );
+    assert!(proposals.iter().all(|p| p["user"]["id"] == json!(pat)));
+    // Meanwhile Sam becomes available and is booked on event One by hand: its
+    // proposal now finds the event staffed.
+    app.data(
+        Some(&admin),
+        UPDATE_EMPLOYEE,
+        json!({ "input": { "userId": sam, "active": true } }),
+    )
+    .await;
+    let body = book(app, &admin, &events[0], &sam, instant(day, 16, 0), false).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    let approved = app
+        .data(
+            Some(&admin),
+            "mutation($input: ApproveAllProposalsInput!) { approveAllProposals(input: $input) { \
+             approved { workEventId } refused { proposal { workEventId } rule } } }",
+            json!({ "input": { "runId": run } }),
+        )
+        .await;
+    let result = &approved["approveAllProposals"];
+    assert_eq!(
+        result["refused"].as_array().map(Vec::len),
+        Some(1),
+        "{result:#}"
+    );
+    assert_eq!(result["refused"][0]["rule"], "event_staffed");
+    assert_eq!(
+        result["refused"][0]["proposal"]["workEventId"],
+        json!(events[0])
+    );
+    assert_eq!(
+        result["approved"].as_array().map(Vec::len),
+        Some(2),
+        "two for Pat in one day under the run's limit, the skill mismatch kept as a warning"
+    );
+    let warnings = app
+        .data(
+            Some(&admin),
+            "{ scheduleConflicts(filter: { resolved: false }) { edges { node { exceptionType severity schedule { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        warnings["scheduleConflicts"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .any(|e| e["node"]["exceptionType"] == "SKILL_MISMATCH"
+                && e["node"]["schedule"]["id"].is_string()),
+        "{warnings:#}"
+    );
+    // Dates far outside any calendar are refused, not computed with.
+    let body = app
+        .gql(
+            Some(&admin),
+            "{ coverage(from: \"+262143-12-31\", to: \"+262143-12-31\") { date } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let body = app
+        .gql(
+            Some(&admin),
+            CREATE_EVENT,
+            json!({ "input": { "event": { "name": "Far", "startAt": "9999-01-01T00:00:00Z",
+                                          "dueAt": "9999-01-02T00:00:00Z" } } }),
+        )
+        .await;
+    assert_eq!(error_field(&body), "startAt");
+}
+
 backend_tests! {
     employees => employees_have_profiles;
     work_events => work_events_and_imports;
@@ -1301,4 +1449,5 @@ backend_tests! {
     rotations_attendance => rotations_and_attendance;
     schedules_changed => schedules_stream_to_the_calendar;
     auto_scheduler => auto_scheduler_plans_within_every_rule;
+    approvals => approvals_keep_the_runs_settings;
 }

@@ -44,7 +44,9 @@ pub async fn run(url: &str, direction: Direction) -> Result<Vec<String>, DbError
             )
             .map_err(|e| DbError::Migration(e.to_string()))?;
             let versions = apply(&mut conn, SQLITE, direction)?;
-            check_foreign_keys(&mut conn)?;
+            if !versions.is_empty() {
+                check_foreign_keys(&mut conn)?;
+            }
             Ok(versions)
         }
     })

@@ -145,14 +145,17 @@ macro_rules! insert_rows {
     };
 }
 
-/// The first row of `$query` as `$model`, locked `FOR UPDATE` on PostgreSQL; SQLite's
-/// IMMEDIATE transactions already exclude other writers.
+/// The first row of `$query` as `$model`, locked on PostgreSQL; SQLite's IMMEDIATE
+/// transactions already exclude other writers. The lock is `FOR NO KEY UPDATE`: it
+/// serializes writers of the row but, unlike `FOR UPDATE`, not the key-share locks that
+/// inserts referencing the row take, so two transactions that each lock one row and
+/// insert a reference to the other's cannot deadlock.
 #[macro_export]
 macro_rules! first_for_update {
     ($conn:expr, $query:expr, $model:ty) => {
         match $conn {
             $crate::db::Conn::Pg(c) => $query
-                .for_update()
+                .for_no_key_update()
                 .select(<$model>::as_select())
                 .first(*c)
                 .await

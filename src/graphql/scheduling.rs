@@ -177,6 +177,7 @@ impl SchedulingQuery {
             .collect();
         let available: Option<HashSet<Id>> = match filter.available_on {
             Some(date) => {
+                service::check_date("filter.availableOn", date).gql()?;
                 let calendars = service::calendars(&mut conn, org, &users, date, date)
                     .await
                     .gql()?;
@@ -523,6 +524,8 @@ impl SchedulingQuery {
 
 /// A calendar range of at most 62 days.
 fn check_instants(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), AppError> {
+    service::check_instant("from", from)?;
+    service::check_instant("to", to)?;
     if to <= from {
         return Err(AppError::bad_input("to", "`to` must be after `from`"));
     }
@@ -1182,6 +1185,8 @@ impl SchedulingMutation {
             scheduled_at: input.scheduled_at,
             notes: input.notes,
             force: input.force.unwrap_or(false),
+            max_per_day: None,
+            sole: false,
         };
         let mut pooled = ctx.db().await?;
         let booked = service::schedule_employee(&mut pooled.conn(), actor, request)

@@ -302,6 +302,14 @@ pub async fn save_schedule(conn: &mut Conn<'_>, row: &Schedule) -> QueryResult<S
     .await)
 }
 
+/// A schedule, locked until the transaction ends.
+pub async fn lock_schedule(conn: &mut Conn<'_>, org: Id, id: Id) -> QueryResult<Option<Schedule>> {
+    let query = schedules::table
+        .filter(schedules::organization_id.eq(org))
+        .filter(schedules::id.eq(id));
+    first_for_update!(conn, query, Schedule)
+}
+
 pub async fn schedules_by_ids(
     conn: &mut Conn<'_>,
     org: Id,
@@ -741,8 +749,8 @@ pub async fn proposals_of_run(
     })
 }
 
-/// Unreviewed proposals of other runs for the given people overlapping `from .. to`:
-/// the auto-scheduler treats them as bookings so two runs do not propose one slot twice.
+/// Unreviewed proposals (of any run) overlapping `from .. to`: the auto-scheduler
+/// treats them as bookings, so two runs do not propose one person's time twice.
 pub async fn pending_proposals_between(
     conn: &mut Conn<'_>,
     org: Id,

@@ -37,8 +37,27 @@ fn require_self_or_manager(actor: &Actor, user_id: Id) -> AppResult<()> {
     }
 }
 
+/// The dates scheduling accepts: wide enough for any real calendar, narrow enough that
+/// date arithmetic on them can never overflow.
+pub fn check_date(field: &str, date: NaiveDate) -> AppResult<()> {
+    if (1900..=2200).contains(&chrono::Datelike::year(&date)) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(
+            field,
+            format!("`{field}` must lie between the years 1900 and 2200"),
+        ))
+    }
+}
+
+pub fn check_instant(field: &str, instant: DateTime<Utc>) -> AppResult<()> {
+    check_date(field, instant.date_naive())
+}
+
 /// A date range of at most [`MAX_RANGE_DAYS`] days, `from` not after `to`.
 pub fn check_range(from: NaiveDate, to: NaiveDate) -> AppResult<()> {
+    check_date("from", from)?;
+    check_date("to", to)?;
     if to < from {
         return Err(AppError::bad_input("to", "`to` must not be before `from`"));
     }
@@ -147,6 +166,12 @@ pub async fn update_employee(
         Some(n) => Some(clean_optional_text("notes", n.as_deref(), 2000)?),
         None => None,
     };
+    if let Some(Some(d)) = changes.hire_date {
+        check_date("hireDate", d)?;
+    }
+    if let Some(Some(d)) = changes.termination_date {
+        check_date("terminationDate", d)?;
+    }
     tenant_transaction!(conn, org, |tx| -> AppResult<(User, EmployeeProfile)> {
         let user = queries::lock_user(tx, org, user_id)
             .await?
@@ -240,6 +265,8 @@ fn apply_fields(at: &str, base: &mut WorkEvent, fields: &WorkEventFields) -> App
         None => base.external_ref.clone(),
     };
     base.name = clean_text(&field("name"), &fields.name, 200)?;
+    check_instant(&field("startAt"), fields.start_at)?;
+    check_instant(&field("dueAt"), fields.due_at)?;
     base.location = clean_optional_text(&field("location"), fields.location.as_deref(), 200)?;
     if fields.due_at < fields.start_at {
         return Err(AppError::bad_input(
@@ -566,6 +593,10 @@ pub async fn add_availability_rule(
     }
     let now = Timestamp::now();
     let effective_from = fields.effective_from.unwrap_or_else(|| now.0.date_naive());
+    check_date("effectiveFrom", effective_from)?;
+    if let Some(to) = fields.effective_to {
+        check_date("effectiveTo", to)?;
+    }
     if fields.effective_to.is_some_and(|to| to < effective_from) {
         return Err(AppError::bad_input(
             "effectiveTo",
@@ -673,6 +704,7 @@ pub async fn set_availability_override(
             ));
         }
     };
+    check_date("date", fields.date)?;
     if !fields.available && start_time.is_some() {
         return Err(AppError::bad_input(
             "startTime",
@@ -757,6 +789,8 @@ pub async fn request_time_off(
 ) -> AppResult<TimeOffRequest> {
     require_self_or_manager(actor, fields.user_id)?;
     let org = actor.organization_id;
+    check_date("startDate", fields.start_date)?;
+    check_date("endDate", fields.end_date)?;
     if fields.end_date < fields.start_date {
         return Err(AppError::bad_input(
             "endDate",
@@ -856,6 +890,9 @@ pub async fn decide_time_off(
                 format!("the request is already {}", before.status.as_str()),
             ));
         }
+        // Bookings of the person serialize on their row: none slips in between the
+        // approval and the check of their schedules below.
+        queries::lock_user(tx, org, before.user_id).await?;
         let now = Timestamp::now();
         let mut row = before.clone();
         row.status = if approve {
@@ -935,6 +972,11 @@ pub struct BookingRequest {
     pub notes: Option<String>,
     /// Book despite missing skills, recording a warning exception.
     pub force: bool,
+    /// The most events per person per day, when not the organization's (an
+    /// auto-scheduler run's own setting).
+    pub max_per_day: Option<u32>,
+    /// Refuse when someone is already scheduled on the event (an approval).
+    pub sole: bool,
 }
 
 /// What a booking produced.
@@ -959,11 +1001,28 @@ async fn book(
     let event = queries::lock_event(tx, org, request.work_event_id)
         .await?
         .ok_or(AppError::not_found("work event"))?;
+    if request.sole
+        && queries::active_schedule_counts(tx, org, &[event.id])
+            .await?
+            .iter()
+            .any(|(_, n)| *n > 0)
+    {
+        return Err(AppError::Rule {
+            rule: "event_staffed",
+            conflict: true,
+            field: "workEventId",
+            message: "someone is already scheduled on the event".into(),
+        });
+    }
     let user = queries::lock_user(tx, org, request.user_id)
         .await?
         .ok_or(AppError::not_found("user"))?;
-    let settings = queries::settings_of(tx, org).await?;
+    let mut settings = queries::settings_of(tx, org).await?;
+    if let Some(max) = request.max_per_day {
+        settings.max_events_per_day = max;
+    }
     let start = request.scheduled_at;
+    check_instant("scheduledAt", start)?;
     let end = start + event.duration();
     let date = local_date(start, settings.timezone);
     let calendar = calendars(
@@ -1125,9 +1184,15 @@ pub async fn update_schedule(
     actor.require(Permission::SchedulesWrite)?;
     let org = actor.organization_id;
     tenant_transaction!(conn, org, |tx| -> AppResult<Booked> {
-        let before = queries::schedules_by_ids(tx, org, &[id])
+        let found = queries::schedules_by_ids(tx, org, &[id])
             .await?
             .pop()
+            .ok_or(AppError::not_found("schedule"))?;
+        // The event's lock first, as every booking takes it; then the schedule's own,
+        // so a concurrent cancel or move is seen, not overwritten.
+        queries::lock_event(tx, org, found.work_event_id).await?;
+        let before = queries::lock_schedule(tx, org, id)
+            .await?
             .ok_or(AppError::not_found("schedule"))?;
         if before.status == ScheduleStatus::Cancelled {
             return Err(AppError::conflict(
@@ -1146,6 +1211,8 @@ pub async fn update_schedule(
                 scheduled_at: changes.scheduled_at.unwrap_or(before.scheduled_at.0),
                 notes: None,
                 force: changes.force,
+                max_per_day: None,
+                sole: false,
             };
             book(tx, actor, &request, Some(&before)).await?
         } else {
@@ -1217,6 +1284,7 @@ pub async fn assign_rotation(
     user_id: Id,
 ) -> AppResult<RotationAssignment> {
     actor.require(Permission::SchedulesWrite)?;
+    check_date("date", date)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
     let row = RotationAssignment {
@@ -1295,12 +1363,23 @@ pub async fn approve_proposal(
     let org = actor.organization_id;
     tenant_transaction!(conn, org, |tx| -> AppResult<(ScheduleProposal, Booked)> {
         let before = lock_unreviewed(tx, org, id).await?;
+        // The run's own settings hold: its daily maximum, and, when it was allowed to
+        // propose people without a required skill, the booking keeps that warning.
+        let settings = crate::runs::queries::by_ids(tx, org, &[before.run_id])
+            .await?
+            .pop()
+            .and_then(|run| {
+                serde_json::from_value::<super::autoscheduler::SchedulerInputs>(run.inputs.0).ok()
+            })
+            .map(|inputs| inputs.settings);
         let request = BookingRequest {
             work_event_id: before.work_event_id,
             user_id: before.user_id,
             scheduled_at: before.scheduled_at.0,
             notes: Some(before.reason.clone()),
-            force,
+            force: force || settings.is_some_and(|s| !s.require_skills),
+            max_per_day: settings.map(|s| s.max_events_per_employee_per_day),
+            sole: true,
         };
         let booked = book(tx, actor, &request, None).await?;
         let mut row = before.clone();

@@ -541,7 +541,7 @@ impl Attendance {
     }
 }
 
-/// Hours of a local day, `HH:MM` (the end may be `24:00`).
+/// Hours of a local day, `HH:MM` (`24:00` ends a whole open day).
 #[derive(SimpleObject)]
 pub struct TimeWindow {
     pub start: String,
