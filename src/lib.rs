@@ -10,6 +10,7 @@ pub mod events;
 pub mod graphql;
 pub mod organizations;
 pub mod pagination;
+pub mod projects;
 pub mod runs;
 pub mod scheduling;
 pub mod seed;

@@ -148,6 +148,7 @@ pub async fn demo(pool: &Pool, keys: &crate::auth::token::TokenKeys) -> AppResul
                 description: Some(description.into()),
                 monthly_budget: BigDecimal::from(budget),
                 roles,
+                project_id: None,
             },
         )
         .await?;

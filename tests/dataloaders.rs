@@ -77,6 +77,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 created_at: created,
                 updated_at: created,
                 event_seq: 0,
+                project_id: None,
             };
             gateway::runs::queries::insert_run(&mut pooled.conn(), &run)
                 .await

@@ -37,6 +37,7 @@ struct Ids {
     proposal: String,
     exception: String,
     scheduler_run: String,
+    project: String,
 }
 
 impl Ids {
@@ -57,6 +58,7 @@ impl Ids {
             proposal: new(),
             exception: new(),
             scheduler_run: new(),
+            project: new(),
         }
     }
 
@@ -76,6 +78,7 @@ impl Ids {
             &self.proposal,
             &self.exception,
             &self.scheduler_run,
+            &self.project,
         ]
     }
 }
@@ -119,6 +122,9 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "runId" if op.contains("proposal") || op.contains("conflict") => &ids.scheduler_run,
         "runId" => &ids.run,
         "workEventId" => &ids.work_event,
+        "projectId" => &ids.project,
+        "managerId" => &ids.user,
+        "id" if op.contains("project") => &ids.project,
         "scheduleId" => &ids.schedule,
         "id" if op.contains("proposal") => &ids.proposal,
         "id" if op.contains("conflict") => &ids.exception,
@@ -253,7 +259,8 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
              schedules { id status scheduledAt userId attendance { status checkInAt } } } } } \
            timeOffRequests { edges { node { id status decidedAt } } } \
            rotations(from: \"2099-01-04\", to: \"2099-01-10\") { id userId rotationType } \
-           scheduleConflicts { edges { node { id resolved } } } }",
+           scheduleConflicts { edges { node { id resolved } } } \
+           projects { edges { node { id name status priority teams { id } runs { totalCount } } } } }",
         json!({}),
     )
     .await
@@ -339,6 +346,23 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let scheduling = victim_schedule(app, &victim, &user).await;
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createProject(input: { name: \"Secret Project\", topic: \"Secret\" }) { project { id } } }",
+            json!({}),
+        )
+        .await;
+    let project = data["createProject"]["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.data(
+        Some(&victim),
+        "mutation($input: UpdateTeamInput!) { updateTeam(input: $input) { team { id } } }",
+        json!({ "input": { "id": team, "projectId": project } }),
+    )
+    .await;
     let ids = Ids {
         team,
         role,
@@ -354,6 +378,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         proposal: scheduling[6].clone(),
         exception: scheduling[7].clone(),
         scheduler_run: scheduling[8].clone(),
+        project,
     };
     let missing = Ids::missing();
     let secrets = ids.all();

@@ -8,7 +8,7 @@ db_enum! {
     pub enum OrgRole {
         /// Everything, including user, key and organization management.
         Admin => "admin",
-        /// Teams, roles, runs and schedules.
+        /// Projects, teams, roles, runs and schedules.
         Manager => "manager",
         /// Read everything; start runs; own availability and time off.
         Member => "member",
@@ -25,6 +25,7 @@ pub enum Permission {
     RunsStart,
     RunsCancel,
     SchedulesWrite,
+    ProjectsWrite,
     UsersManage,
     AuditRead,
     ApiKeysManage,
@@ -38,6 +39,7 @@ impl Permission {
         Permission::RunsStart,
         Permission::RunsCancel,
         Permission::SchedulesWrite,
+        Permission::ProjectsWrite,
         Permission::UsersManage,
         Permission::AuditRead,
         Permission::ApiKeysManage,
@@ -52,6 +54,7 @@ impl Permission {
             Permission::RunsStart => "runs.start",
             Permission::RunsCancel => "runs.cancel",
             Permission::SchedulesWrite => "schedules.write",
+            Permission::ProjectsWrite => "projects.write",
             Permission::UsersManage => "users.manage",
             Permission::AuditRead => "audit.read",
             Permission::ApiKeysManage => "api_keys.manage",
@@ -72,7 +75,7 @@ impl OrgRole {
             OrgRole::Admin => true,
             OrgRole::Manager => matches!(
                 permission,
-                TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite
+                TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite | ProjectsWrite
             ),
             OrgRole::Member => matches!(permission, RunsStart),
             OrgRole::Viewer => false,

@@ -175,6 +175,7 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         event_seq -> BigInt,
+        project_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -197,6 +198,7 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         deleted_at -> Nullable<PortableTimestamp>,
+        project_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -433,6 +435,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    projects (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        created_by -> Nullable<PortableUuid>,
+        manager_id -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        name -> Varchar,
+        description -> Nullable<Text>,
+        topic -> Text,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 20]
+        priority -> Varchar,
+        metadata -> PortableJson,
+        settings -> PortableJson,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+        completed_at -> Nullable<PortableTimestamp>,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -447,6 +474,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     availability_rules,
     employee_profiles,
     organizations,
+    projects,
     roles,
     rotation_assignments,
     run_events,

@@ -481,3 +481,46 @@ impl Loader<EmployeeProfileKey> for Db {
             .collect())
     }
 }
+
+/// A project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProjectKey(pub Id);
+/// A project's live teams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProjectTeamsKey(pub Id);
+
+impl Loader<ProjectKey> for Db {
+    type Value = crate::projects::Project;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ProjectKey],
+    ) -> Result<HashMap<ProjectKey, crate::projects::Project>, LoadError> {
+        let rows = with_conn!(self, |conn| crate::projects::queries::by_ids(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows.into_iter().map(|p| (ProjectKey(p.id), p)).collect())
+    }
+}
+
+impl Loader<ProjectTeamsKey> for Db {
+    type Value = Vec<Team>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ProjectTeamsKey],
+    ) -> Result<HashMap<ProjectTeamsKey, Vec<Team>>, LoadError> {
+        let rows = with_conn!(self, |conn| crate::projects::queries::teams_of(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(group(keys, rows, |t| {
+            ProjectTeamsKey(t.project_id.unwrap_or_default())
+        }))
+    }
+}

@@ -8,7 +8,9 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+#[macro_use]
 pub mod scheduling;
+pub mod projects;
 pub mod subscription;
 pub mod types;
 
@@ -19,11 +21,19 @@ use crate::state::AppState;
 
 /// Every query, by area.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(query::Query, scheduling::SchedulingQuery);
+pub struct Query(
+    query::Query,
+    projects::ProjectQuery,
+    scheduling::SchedulingQuery,
+);
 
 /// Every mutation, by area.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(mutation::Mutation, scheduling::SchedulingMutation);
+pub struct Mutation(
+    mutation::Mutation,
+    projects::ProjectMutation,
+    scheduling::SchedulingMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
 

@@ -106,6 +106,8 @@ pub struct CreateTeamInput {
     pub monthly_budget: Decimal,
     /// Up to 10 roles to create with the team; at least one active when given.
     pub roles: Option<Vec<RoleInput>>,
+    /// The project the team works for.
+    pub project_id: Option<ID>,
 }
 
 #[derive(SimpleObject)]
@@ -121,6 +123,8 @@ pub struct UpdateTeamInput {
     /// `null` clears the description.
     pub description: MaybeUndefined<String>,
     pub monthly_budget: Option<Decimal>,
+    /// Moves the team to this project; `null` takes it out of its project.
+    pub project_id: MaybeUndefined<ID>,
 }
 
 #[derive(SimpleObject)]
@@ -328,6 +332,8 @@ pub struct ExecutionConfigInput {
 #[derive(InputObject)]
 pub struct StartRunInput {
     pub team_id: ID,
+    /// The project the run is for; the team's project when omitted.
+    pub project_id: Option<ID>,
     /// What the team works on: a non-empty JSON object (at most 64 KiB).
     pub inputs: Json<serde_json::Value>,
     pub execution_config: Option<ExecutionConfigInput>,
@@ -477,6 +483,12 @@ impl Mutation {
                 .into_iter()
                 .map(Into::into)
                 .collect(),
+            project_id: input
+                .project_id
+                .as_ref()
+                .map(|p| parse_id(p, "project"))
+                .transpose()
+                .gql()?,
         };
         let (team, _) = service::create_team(&mut pooled.conn(), actor, input)
             .await
@@ -497,6 +509,11 @@ impl Mutation {
             name: input.name,
             description: maybe(input.description, |d| d),
             monthly_budget: input.monthly_budget.map(|b| b.value),
+            project_id: match input.project_id {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(p) => Some(Some(parse_id(&p, "project").gql()?)),
+            },
         };
         let mut pooled = ctx.db().await?;
         let team = service::update_team(&mut pooled.conn(), actor, id, changes)
@@ -790,6 +807,12 @@ impl Mutation {
             &state.bus,
             actor,
             team_id,
+            input
+                .project_id
+                .as_ref()
+                .map(|p| parse_id(p, "project"))
+                .transpose()
+                .gql()?,
             input.inputs.0,
             config,
         )

@@ -39,7 +39,7 @@ pub struct Total {
     pub total_count: i64,
 }
 
-fn wants_total(ctx: &Context<'_>, args: &PageArgs<'_>) -> bool {
+pub(crate) fn wants_total(ctx: &Context<'_>, args: &PageArgs<'_>) -> bool {
     args.needs_total() || ctx.look_ahead().field("totalCount").exists()
 }
 
@@ -68,7 +68,7 @@ macro_rules! sql_page {
     }};
 }
 
-fn page_args<'a>(
+pub(crate) fn page_args<'a>(
     first: Option<i32>,
     after: &'a Option<String>,
     last: Option<i32>,

@@ -72,6 +72,8 @@ pub struct Run {
     pub updated_at: Timestamp,
     /// The `seq` of the run's latest event.
     pub event_seq: i64,
+    /// The project the run belongs to, if any.
+    pub project_id: Option<Id>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]

@@ -97,6 +97,7 @@ pub async fn start_run(
     bus: &EventBus,
     actor: &Actor,
     team_id: Id,
+    project_id: Option<Id>,
     inputs: serde_json::Value,
     config: ExecutionConfigInput,
 ) -> AppResult<(Run, Vec<RunEvent>)> {
@@ -112,6 +113,11 @@ pub async fn start_run(
         let team = team_queries::lock(tx, org, team_id)
             .await?
             .ok_or(AppError::not_found("team"))?;
+        if let Some(project) = project_id {
+            crate::projects::service::ensure_project(tx, org, project).await?;
+        }
+        // A run belongs to the project it names, or else to its team's.
+        let project_id = project_id.or(team.project_id);
         let roles: Vec<_> = team_queries::roles_of_teams(tx, org, &[team_id])
             .await?
             .into_iter()
@@ -190,6 +196,7 @@ pub async fn start_run(
             created_at: now,
             updated_at: now,
             event_seq: kinds_count,
+            project_id,
         };
         let steps: Vec<RunStep> = plan
             .into_iter()

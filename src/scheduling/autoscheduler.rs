@@ -124,6 +124,7 @@ pub async fn start(
             created_at: now,
             updated_at: now,
             event_seq: 1,
+            project_id: None,
         };
         let steps: Vec<RunStep> = days
             .iter()

@@ -43,6 +43,8 @@ pub struct Team {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub deleted_at: Option<Timestamp>,
+    /// The project the team belongs to, if any.
+    pub project_id: Option<Id>,
 }
 
 impl Team {
@@ -83,6 +85,7 @@ pub struct NewTeam {
     pub status: TeamStatus,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub project_id: Option<Id>,
 }
 
 /// A team as a client asks to create it.
@@ -92,6 +95,7 @@ pub struct NewTeamInput {
     pub description: Option<String>,
     pub monthly_budget: BigDecimal,
     pub roles: Vec<NewRoleInput>,
+    pub project_id: Option<Id>,
 }
 
 /// Changes to a team; `None` leaves a field as it is.
@@ -101,6 +105,8 @@ pub struct TeamChanges {
     /// `Some(None)` clears the description.
     pub description: Option<Option<String>>,
     pub monthly_budget: Option<BigDecimal>,
+    /// `Some(None)` takes the team out of its project.
+    pub project_id: Option<Option<Id>>,
 }
 
 /// The most roles a team may have.

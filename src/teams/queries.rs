@@ -178,6 +178,7 @@ pub struct TeamUpdate {
     pub monthly_budget: Option<Decimal>,
     pub deleted_at: Option<Option<Timestamp>>,
     pub updated_at: Option<Timestamp>,
+    pub project_id: Option<Option<Id>>,
 }
 
 /// Applies `changes` to a live team of the organization; `None` when there is none.

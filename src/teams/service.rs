@@ -37,6 +37,7 @@ pub async fn create_team(
         status: TeamStatus::Idle,
         created_at: now,
         updated_at: now,
+        project_id: input.project_id,
     };
     if input.roles.len() > MAX_ROLES {
         return Err(AppError::bad_input(
@@ -75,6 +76,9 @@ pub async fn create_team(
         Team,
         Vec<Role>
     )> {
+        if let Some(project) = team.project_id {
+            crate::projects::service::ensure_project(tx, actor.organization_id, project).await?;
+        }
         let team = queries::insert(tx, &team)
             .await
             .map_err(on_unique("name", TEAM_NAME_TAKEN))?;
@@ -125,9 +129,13 @@ pub async fn update_team(
             .transpose()?,
         deleted_at: None,
         updated_at: Some(Timestamp::now()),
+        project_id: changes.project_id,
     };
     let org = actor.organization_id;
     tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<Team> {
+        if let Some(Some(project)) = update.project_id {
+            crate::projects::service::ensure_project(tx, org, project).await?;
+        }
         let before = queries::lock(tx, org, id)
             .await?
             .ok_or(AppError::not_found("team"))?;

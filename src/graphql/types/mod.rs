@@ -10,7 +10,10 @@ pub mod scheduling;
 pub mod team;
 pub mod user;
 
-use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::connection::{
+    Connection, ConnectionNameType, CursorType, DefaultConnectionName, DefaultEdgeName, Edge,
+    EdgeNameType, EmptyFields,
+};
 
 use crate::pagination::{Window, decode_cursor, encode_cursor};
 
@@ -40,13 +43,28 @@ pub fn probe(window: Window) -> Window {
 
 /// The connection for `window` from rows fetched with [`probe`].
 pub fn page<Node, Fields>(
-    mut rows: Vec<Node>,
+    rows: Vec<Node>,
     window: Window,
     fields: Fields,
 ) -> Connection<Cursor, Node, Fields>
 where
     Node: async_graphql::OutputType,
     Fields: async_graphql::ObjectType,
+{
+    named_page::<Node, Fields, DefaultConnectionName, DefaultEdgeName>(rows, window, fields)
+}
+
+/// [`page`] for a second connection type of the same node, named by `Name`/`EdgeName`.
+pub fn named_page<Node, Fields, Name, EdgeName>(
+    mut rows: Vec<Node>,
+    window: Window,
+    fields: Fields,
+) -> Connection<Cursor, Node, Fields, EmptyFields, Name, EdgeName>
+where
+    Node: async_graphql::OutputType,
+    Fields: async_graphql::ObjectType,
+    Name: ConnectionNameType,
+    EdgeName: EdgeNameType,
 {
     let has_next = rows.len() as i64 > window.limit;
     rows.truncate(usize::try_from(window.limit).unwrap_or(0));

@@ -105,6 +105,21 @@ impl Run {
         self.completed_at.map(|t| t.0)
     }
 
+    /// The project it belongs to, if any.
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::projects::Project>> {
+        match self.project_id {
+            Some(p) => ctx
+                .loaders()?
+                .load_one(crate::graphql::loaders::ProjectKey(p))
+                .await
+                .gql(),
+            None => Ok(None),
+        }
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }

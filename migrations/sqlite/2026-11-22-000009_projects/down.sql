@@ -1,0 +1,5 @@
+DROP INDEX idx_runs_org_project;
+ALTER TABLE runs DROP COLUMN project_id;
+DROP INDEX idx_teams_org_project;
+ALTER TABLE teams DROP COLUMN project_id;
+DROP TABLE projects;

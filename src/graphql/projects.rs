@@ -1,0 +1,342 @@
+//! Project queries and mutations.
+
+use async_graphql::connection::{Connection, ConnectionNameType, EdgeNameType, EmptyFields};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{ContextExt, parse_id};
+use super::errors::{GqlResult, to_gql};
+use super::loaders::{ProjectKey, ProjectTeamsKey, UserKey};
+use super::scheduling::{Total, page_args, wants_total};
+use super::types::{Cursor, named_page, page, probe};
+use crate::error::AppError;
+use crate::projects::queries::{self, ProjectFilter};
+use crate::projects::service::{self, ProjectFields};
+use crate::projects::{Project, ProjectPriority, ProjectStatus};
+use crate::runs::Run;
+use crate::teams::Team;
+use crate::users::User;
+
+/// A container for an organization's teams and runs.
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// What the project is about.
+    async fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    async fn status(&self) -> ProjectStatus {
+        self.status
+    }
+
+    async fn priority(&self) -> ProjectPriority {
+        self.priority
+    }
+
+    /// The user who manages it.
+    async fn manager(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.manager_id {
+            Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
+            None => Ok(None),
+        }
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.created_by {
+            Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
+            None => Ok(None),
+        }
+    }
+
+    /// Free-form details, e.g. estimated duration, technologies, budget.
+    async fn metadata(&self) -> Json<serde_json::Value> {
+        Json(self.metadata.0.clone())
+    }
+
+    async fn settings(&self) -> Json<serde_json::Value> {
+        Json(self.settings.0.clone())
+    }
+
+    /// The project's live teams, by name.
+    async fn teams(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Team>> {
+        Ok(ctx
+            .loaders()?
+            .load_one(ProjectTeamsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default())
+    }
+
+    /// The project's runs, newest first.
+    async fn runs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<ProjectRuns> {
+        let (org, id) = (self.organization_id, self.id);
+        let args = page_args(first, &after, last, &before);
+        let mut pooled = ctx.db().await?;
+        let mut conn = pooled.conn();
+        let total = if wants_total(ctx, &args) {
+            Some(
+                queries::count_runs_of(&mut conn, org, id)
+                    .await
+                    .map_err(AppError::from)
+                    .gql()?,
+            )
+        } else {
+            None
+        };
+        let window = args.window(total).gql()?;
+        let rows = queries::runs_of(&mut conn, org, id, probe(window))
+            .await
+            .map_err(AppError::from)
+            .gql()?;
+        Ok(named_page(
+            rows,
+            window,
+            Total {
+                total_count: total.unwrap_or_default(),
+            },
+        ))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.0
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at.0
+    }
+
+    /// When the project was marked COMPLETED.
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at.map(|t| t.0)
+    }
+}
+
+/// A project's runs: a connection type of its own, as a team's runs count differently.
+pub type ProjectRuns =
+    Connection<Cursor, Run, Total, EmptyFields, ProjectRunsName, ProjectRunEdgeName>;
+
+pub struct ProjectRunsName;
+
+impl ConnectionNameType for ProjectRunsName {
+    fn type_name<T: async_graphql::OutputType>() -> String {
+        "ProjectRunConnection".into()
+    }
+}
+
+pub struct ProjectRunEdgeName;
+
+impl EdgeNameType for ProjectRunEdgeName {
+    fn type_name<T: async_graphql::OutputType>() -> String {
+        "ProjectRunEdge".into()
+    }
+}
+
+/// Filters of `projects`; all given ones must hold.
+#[derive(InputObject, Default)]
+pub struct ProjectFilterInput {
+    pub status: Option<ProjectStatus>,
+    pub priority: Option<ProjectPriority>,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ProjectQuery;
+
+#[Object]
+impl ProjectQuery {
+    /// The organization's projects, newest first.
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ProjectFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, Project, Total>> {
+        let org = ctx.actor()?.organization_id;
+        let input = filter.unwrap_or_default();
+        let filter = ProjectFilter {
+            status: input.status,
+            priority: input.priority,
+            name_contains: input.name_contains,
+        };
+        let args = page_args(first, &after, last, &before);
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count(&mut conn, org, &filter),
+            |window| queries::list(&mut conn, org, &filter, window)
+        )
+    }
+
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+        let id = parse_id(&id, "project").gql()?;
+        ctx.loaders()?
+            .load_one(ProjectKey(id))
+            .await
+            .gql()?
+            .ok_or_else(|| to_gql(&AppError::not_found("project")))
+    }
+}
+
+/// Input of `createProject`.
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    /// 1-255 characters, unique in the organization.
+    pub name: String,
+    /// 1-1000 characters.
+    pub topic: String,
+    pub description: Option<String>,
+    /// MEDIUM when omitted.
+    pub priority: Option<ProjectPriority>,
+    pub manager_id: Option<ID>,
+    /// A JSON object.
+    pub metadata: Option<Json<serde_json::Value>>,
+    /// A JSON object.
+    pub settings: Option<Json<serde_json::Value>>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateProjectPayload {
+    pub project: Project,
+}
+
+/// Input of `updateProject`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    /// `null` clears it.
+    pub description: MaybeUndefined<String>,
+    /// COMPLETED sets `completedAt`; any other status clears it.
+    pub status: Option<ProjectStatus>,
+    pub priority: Option<ProjectPriority>,
+    /// `null` clears it.
+    pub manager_id: MaybeUndefined<ID>,
+    pub metadata: Option<Json<serde_json::Value>>,
+    pub settings: Option<Json<serde_json::Value>>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateProjectPayload {
+    pub project: Project,
+}
+
+#[derive(InputObject)]
+pub struct DeleteProjectInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteProjectPayload {
+    pub deleted_project_id: ID,
+}
+
+fn manager(id: Option<&ID>) -> async_graphql::Result<Option<crate::db::Id>> {
+    // A manager id that cannot exist fails the organization check like a foreign one.
+    Ok(id.map(|id| parse_id(id, "user").unwrap_or_default()))
+}
+
+#[derive(Default)]
+pub struct ProjectMutation;
+
+#[Object]
+impl ProjectMutation {
+    /// Creates a project. Needs `projects.write`; QUOTA_EXCEEDED beyond the plan's
+    /// `maxProjects`.
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> async_graphql::Result<CreateProjectPayload> {
+        let actor = ctx.actor()?;
+        let fields = ProjectFields {
+            name: Some(input.name),
+            description: Some(input.description),
+            topic: Some(input.topic),
+            status: None,
+            priority: input.priority,
+            manager_id: Some(manager(input.manager_id.as_ref())?),
+            metadata: input.metadata.map(|j| j.0),
+            settings: input.settings.map(|j| j.0),
+        };
+        let mut pooled = ctx.db().await?;
+        let project = service::create_project(&mut pooled.conn(), actor, fields)
+            .await
+            .gql()?;
+        Ok(CreateProjectPayload { project })
+    }
+
+    /// Changes a project. Needs `projects.write`.
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectInput,
+    ) -> async_graphql::Result<UpdateProjectPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "project").gql()?;
+        let fields = ProjectFields {
+            name: input.name,
+            description: match input.description {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(d) => Some(Some(d)),
+            },
+            topic: input.topic,
+            status: input.status,
+            priority: input.priority,
+            manager_id: match input.manager_id {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(m) => Some(manager(Some(&m))?),
+            },
+            metadata: input.metadata.map(|j| j.0),
+            settings: input.settings.map(|j| j.0),
+        };
+        let mut pooled = ctx.db().await?;
+        let project = service::update_project(&mut pooled.conn(), actor, id, fields)
+            .await
+            .gql()?;
+        Ok(UpdateProjectPayload { project })
+    }
+
+    /// Deletes a project; its teams and runs stay, without a project. Needs
+    /// `projects.write`.
+    async fn delete_project(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteProjectInput,
+    ) -> async_graphql::Result<DeleteProjectPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "project").gql()?;
+        let mut pooled = ctx.db().await?;
+        service::delete_project(&mut pooled.conn(), actor, id)
+            .await
+            .gql()?;
+        Ok(DeleteProjectPayload {
+            deleted_project_id: input.id,
+        })
+    }
+}
