@@ -17,4 +17,5 @@ pub mod seed;
 pub mod server;
 pub mod state;
 pub mod teams;
+pub mod templates;
 pub mod users;

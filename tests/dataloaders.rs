@@ -78,6 +78,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 updated_at: created,
                 event_seq: 0,
                 project_id: None,
+                template_id: None,
             };
             gateway::runs::queries::insert_run(&mut pooled.conn(), &run)
                 .await

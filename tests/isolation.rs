@@ -38,6 +38,7 @@ struct Ids {
     exception: String,
     scheduler_run: String,
     project: String,
+    template: String,
 }
 
 impl Ids {
@@ -59,6 +60,7 @@ impl Ids {
             exception: new(),
             scheduler_run: new(),
             project: new(),
+            template: new(),
         }
     }
 
@@ -79,6 +81,7 @@ impl Ids {
             &self.exception,
             &self.scheduler_run,
             &self.project,
+            &self.template,
         ]
     }
 }
@@ -123,6 +126,8 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "runId" => &ids.run,
         "workEventId" => &ids.work_event,
         "projectId" => &ids.project,
+        "templateId" => &ids.template,
+        "id" if op.contains("template") => &ids.template,
         "managerId" => &ids.user,
         "id" if op.contains("project") => &ids.project,
         "scheduleId" => &ids.schedule,
@@ -260,7 +265,8 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
            timeOffRequests { edges { node { id status decidedAt } } } \
            rotations(from: \"2099-01-04\", to: \"2099-01-10\") { id userId rotationType } \
            scheduleConflicts { edges { node { id resolved } } } \
-           projects { edges { node { id name status priority teams { id } runs { totalCount } } } } }",
+           projects { edges { node { id name status priority teams { id } runs { totalCount } } } } \
+           templates { edges { node { id name version usageCount phases { code } } } } }",
         json!({}),
     )
     .await
@@ -357,6 +363,18 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         .as_str()
         .unwrap()
         .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createTemplate(input: { name: \"Secret Template\", phases: [\
+               { code: \"secret\", name: \"Secret\", prompt: \"Secret\", expertise: SENIOR }] }) { template { id } } }",
+            json!({}),
+        )
+        .await;
+    let template = data["createTemplate"]["template"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.data(
         Some(&victim),
         "mutation($input: UpdateTeamInput!) { updateTeam(input: $input) { team { id } } }",
@@ -379,6 +397,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         exception: scheduling[7].clone(),
         scheduler_run: scheduling[8].clone(),
         project,
+        template,
     };
     let missing = Ids::missing();
     let secrets = ids.all();

@@ -7,7 +7,8 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
+    "orchestration_templates",
     "projects",
     "employee_profiles",
     "work_events",
@@ -120,6 +121,7 @@ async fn models_match_tables(url: &str) {
         model!(schedule_exceptions, s::ScheduleException);
         model!(attendance, s::Attendance);
         model!(projects, gateway::projects::Project);
+        model!(orchestration_templates, gateway::templates::Template);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -134,7 +136,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 9);
+    assert_eq!(applied.len(), 10);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -144,7 +146,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 9);
+    assert_eq!(reverted.len(), 10);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

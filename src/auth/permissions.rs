@@ -26,6 +26,7 @@ pub enum Permission {
     RunsCancel,
     SchedulesWrite,
     ProjectsWrite,
+    TemplatesWrite,
     UsersManage,
     AuditRead,
     ApiKeysManage,
@@ -40,6 +41,7 @@ impl Permission {
         Permission::RunsCancel,
         Permission::SchedulesWrite,
         Permission::ProjectsWrite,
+        Permission::TemplatesWrite,
         Permission::UsersManage,
         Permission::AuditRead,
         Permission::ApiKeysManage,
@@ -55,6 +57,7 @@ impl Permission {
             Permission::RunsCancel => "runs.cancel",
             Permission::SchedulesWrite => "schedules.write",
             Permission::ProjectsWrite => "projects.write",
+            Permission::TemplatesWrite => "templates.write",
             Permission::UsersManage => "users.manage",
             Permission::AuditRead => "audit.read",
             Permission::ApiKeysManage => "api_keys.manage",
@@ -75,7 +78,13 @@ impl OrgRole {
             OrgRole::Admin => true,
             OrgRole::Manager => matches!(
                 permission,
-                TeamsWrite | RolesWrite | RunsStart | RunsCancel | SchedulesWrite | ProjectsWrite
+                TeamsWrite
+                    | RolesWrite
+                    | RunsStart
+                    | RunsCancel
+                    | SchedulesWrite
+                    | ProjectsWrite
+                    | TemplatesWrite
             ),
             OrgRole::Member => matches!(permission, RunsStart),
             OrgRole::Viewer => false,

@@ -176,6 +176,7 @@ diesel::table! {
         updated_at -> PortableTimestamp,
         event_seq -> BigInt,
         project_id -> Nullable<PortableUuid>,
+        template_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -460,6 +461,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Bool, Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    orchestration_templates (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        created_by -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        name -> Varchar,
+        description -> Nullable<Text>,
+        #[max_length = 100]
+        category -> Nullable<Varchar>,
+        phases -> PortableJson,
+        is_public -> Bool,
+        usage_count -> Integer,
+        version -> Integer,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -473,6 +496,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     availability_overrides,
     availability_rules,
     employee_profiles,
+    orchestration_templates,
     organizations,
     projects,
     roles,

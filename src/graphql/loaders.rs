@@ -524,3 +524,24 @@ impl Loader<ProjectTeamsKey> for Db {
         }))
     }
 }
+
+/// A template the organization can use (its own or a public one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplateKey(pub Id);
+
+impl Loader<TemplateKey> for Db {
+    type Value = crate::templates::Template;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[TemplateKey],
+    ) -> Result<HashMap<TemplateKey, crate::templates::Template>, LoadError> {
+        let rows = with_conn!(self, |conn| crate::templates::queries::usable(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(rows.into_iter().map(|t| (TemplateKey(t.id), t)).collect())
+    }
+}

@@ -12,6 +12,7 @@ pub mod scalars;
 pub mod scheduling;
 pub mod projects;
 pub mod subscription;
+pub mod templates;
 pub mod types;
 
 use async_graphql::{SDLExportOptions, Schema};
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub struct Query(
     query::Query,
     projects::ProjectQuery,
+    templates::TemplateQuery,
     scheduling::SchedulingQuery,
 );
 
@@ -32,6 +34,7 @@ pub struct Query(
 pub struct Mutation(
     mutation::Mutation,
     projects::ProjectMutation,
+    templates::TemplateMutation,
     scheduling::SchedulingMutation,
 );
 

@@ -334,6 +334,9 @@ pub struct StartRunInput {
     pub team_id: ID,
     /// The project the run is for; the team's project when omitted.
     pub project_id: Option<ID>,
+    /// Follow this template (the organization's own or a public one): one step per
+    /// phase, each by the team's role the phase names, its prompt filled from `inputs`.
+    pub template_id: Option<ID>,
     /// What the team works on: a non-empty JSON object (at most 64 KiB).
     pub inputs: Json<serde_json::Value>,
     pub execution_config: Option<ExecutionConfigInput>,
@@ -802,24 +805,36 @@ impl Mutation {
         };
         let mut pooled = ctx.db().await?;
         let state = ctx.state();
-        let (run, events) = run_service::start_run(
-            &mut pooled.conn(),
-            &state.bus,
-            actor,
+        let template_id = input
+            .template_id
+            .as_ref()
+            .map(|t| parse_id(t, "template"))
+            .transpose()
+            .gql()?;
+        let request = run_service::RunRequest {
             team_id,
-            input
+            project_id: input
                 .project_id
                 .as_ref()
                 .map(|p| parse_id(p, "project"))
                 .transpose()
                 .gql()?,
-            input.inputs.0,
+            template_id,
+            inputs: input.inputs.0,
             config,
-        )
-        .await
-        .gql()?;
+        };
+        let (run, events) = run_service::start_run(&mut pooled.conn(), &state.bus, actor, request)
+            .await
+            .gql()?;
         state.bus.publish_runs(events);
         state.runs.wake();
+        if let Some(template) = template_id
+            && let Err(error) =
+                crate::templates::queries::count_use(&mut pooled.conn(), template).await
+        {
+            // A statistic: the run is started either way.
+            tracing::warn!(%error, %template, "counting a template's use failed");
+        }
         Ok(StartRunPayload { run })
     }
 

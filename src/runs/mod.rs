@@ -74,6 +74,8 @@ pub struct Run {
     pub event_seq: i64,
     /// The project the run belongs to, if any.
     pub project_id: Option<Id>,
+    /// The template whose phases the run follows, if any.
+    pub template_id: Option<Id>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
@@ -367,4 +369,55 @@ pub struct AgentSnapshot {
 pub struct StepInput {
     pub task: String,
     pub agent: AgentSnapshot,
+    /// The template phase the step performs, if the run follows a template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+}
+
+/// A run's steps rolled up as phase results: per phase (its template code, or
+/// `Phase <n>`) its name, status, response and time, then the totals and success rate.
+pub fn phase_results(steps: &[RunStep]) -> serde_json::Value {
+    let mut phases = serde_json::Map::new();
+    for step in steps {
+        let input: Option<StepInput> = step
+            .input
+            .as_ref()
+            .and_then(|i| serde_json::from_value(i.0.clone()).ok());
+        let key = input
+            .and_then(|i| i.phase)
+            .unwrap_or_else(|| format!("Phase {}", step.position));
+        let response = step
+            .output
+            .as_ref()
+            .and_then(|o| o.0.get("content"))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        phases.insert(
+            key,
+            serde_json::json!({
+                "phase": step.name,
+                "status": step.status.as_str().to_lowercase(),
+                "response": response,
+                "execution_time_ms": step.duration_ms,
+            }),
+        );
+    }
+    let total = steps.len();
+    let successful = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Completed)
+        .count();
+    let rate = if total == 0 {
+        0.0
+    } else {
+        successful as f64 * 100.0 / total as f64
+    };
+    serde_json::json!({
+        "phases": phases,
+        "metadata": {
+            "total_phases": total,
+            "successful_phases": successful,
+            "success_rate": format!("{rate:.1}%"),
+        }
+    })
 }

@@ -90,17 +90,34 @@ fn usd(amount: &BigDecimal) -> String {
     format!("${}", crate::db::types::format_scaled(amount, 2))
 }
 
-/// Starts a run of a team: one planned step per active role, in position order.
-/// Returns the pending run and the events to publish once committed.
+/// What a client asks to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub team_id: Id,
+    /// The team's project when `None`.
+    pub project_id: Option<Id>,
+    /// One step per phase of this template instead of one per role.
+    pub template_id: Option<Id>,
+    pub inputs: serde_json::Value,
+    pub config: ExecutionConfigInput,
+}
+
+/// Starts a run of a team: one planned step per active role, in position order, or
+/// one per phase of the template it names. Returns the pending run and the events to
+/// publish once committed.
 pub async fn start_run(
     conn: &mut Conn<'_>,
     bus: &EventBus,
     actor: &Actor,
-    team_id: Id,
-    project_id: Option<Id>,
-    inputs: serde_json::Value,
-    config: ExecutionConfigInput,
+    request: RunRequest,
 ) -> AppResult<(Run, Vec<RunEvent>)> {
+    let RunRequest {
+        team_id,
+        project_id,
+        template_id,
+        inputs,
+        config,
+    } = request;
     actor.require(Permission::RunsStart)?;
     check_inputs(&inputs)?;
     let config = config.validate()?;
@@ -129,23 +146,61 @@ pub async fn start_run(
                 "the team has no active role to perform the run",
             ));
         }
-        let plan: Vec<StepInput> = roles
-            .iter()
-            .map(|role| StepInput {
-                task: match &role.description {
-                    Some(d) if !d.is_empty() => d.clone(),
-                    _ => format!("Deliver the {}'s part of the team's work", role.title),
-                },
-                agent: AgentSnapshot {
-                    title: role.title.clone(),
-                    description: role.description.clone(),
-                    expertise: role.expertise.as_str().to_string(),
-                    llm_model: role.llm_model.clone(),
-                    llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
-                    agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
-                },
-            })
-            .collect();
+        let snapshot = |role: &crate::teams::Role| AgentSnapshot {
+            title: role.title.clone(),
+            description: role.description.clone(),
+            expertise: role.expertise.as_str().to_string(),
+            llm_model: role.llm_model.clone(),
+            llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
+            agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
+        };
+        // One step per active role, or per phase of the template: (input, role, name).
+        let mut planned: Vec<(StepInput, Id, String)> = Vec::new();
+        match template_id {
+            None => {
+                for role in &roles {
+                    let task = match &role.description {
+                        Some(d) if !d.is_empty() => d.clone(),
+                        _ => format!("Deliver the {}'s part of the team's work", role.title),
+                    };
+                    let input = StepInput {
+                        task,
+                        agent: snapshot(role),
+                        phase: None,
+                    };
+                    planned.push((input, role.id, role.title.clone()));
+                }
+            }
+            Some(template_id) => {
+                let template = crate::templates::queries::usable(tx, org, &[template_id])
+                    .await?
+                    .pop()
+                    .ok_or(AppError::not_found("template"))?;
+                for phase in template.phase_list() {
+                    let Some(role) = crate::templates::role_for(&phase, &roles) else {
+                        let wanted = match (&phase.role_title, phase.expertise) {
+                            (Some(title), _) => format!("an active role titled `{title}`"),
+                            (None, Some(e)) => format!("an active {} role", e.as_str()),
+                            (None, None) => "a role".to_string(),
+                        };
+                        return Err(AppError::bad_input(
+                            "templateId",
+                            format!(
+                                "phase `{}` of the template needs {wanted}, which the team lacks",
+                                phase.code
+                            ),
+                        ));
+                    };
+                    let input = StepInput {
+                        task: crate::templates::fill(&phase.prompt, &inputs, "inputs")?,
+                        agent: snapshot(role),
+                        phase: Some(phase.code.clone()),
+                    };
+                    planned.push((input, role.id, phase.name.clone()));
+                }
+            }
+        }
+        let plan: Vec<StepInput> = planned.iter().map(|(input, _, _)| input.clone()).collect();
         let agents: Vec<_> = plan.iter().map(|s| (&s.agent, s.task.as_str())).collect();
         let estimate = pricing::estimate_run(&agents, &inputs, config.quality_preference);
 
@@ -197,18 +252,18 @@ pub async fn start_run(
             updated_at: now,
             event_seq: kinds_count,
             project_id,
+            template_id,
         };
-        let steps: Vec<RunStep> = plan
+        let steps: Vec<RunStep> = planned
             .into_iter()
-            .zip(&roles)
             .enumerate()
-            .map(|(position, (input, role))| RunStep {
+            .map(|(position, (input, role_id, name))| RunStep {
                 id: Id::new(),
                 organization_id: org,
                 run_id: run.id,
-                role_id: Some(role.id),
+                role_id: Some(role_id),
                 position: position as i32,
-                name: role.title.clone(),
+                name,
                 status: StepStatus::Pending,
                 input: Some(Json(serde_json::to_value(input).unwrap_or_default())),
                 output: None,

@@ -125,6 +125,7 @@ pub async fn start(
             updated_at: now,
             event_seq: 1,
             project_id: None,
+            template_id: None,
         };
         let steps: Vec<RunStep> = days
             .iter()

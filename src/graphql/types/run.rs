@@ -142,6 +142,34 @@ impl Run {
     }
 
     /// The run's steps in order.
+    /// The template the run follows, if any (null once deleted).
+    async fn template(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::templates::Template>> {
+        match self.template_id {
+            Some(t) => ctx
+                .loaders()?
+                .load_one(crate::graphql::loaders::TemplateKey(t))
+                .await
+                .gql(),
+            None => Ok(None),
+        }
+    }
+
+    /// The phases' results rolled up: per phase (its template code, or `Phase <n>`)
+    /// the phase name, status, response and time, then the totals and success rate:
+    /// `{"phases": {...}, "metadata": {"total_phases", "successful_phases", "success_rate"}}`.
+    async fn results(&self, ctx: &Context<'_>) -> async_graphql::Result<Json<serde_json::Value>> {
+        let steps = ctx
+            .loaders()?
+            .load_one(RunStepsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default();
+        Ok(Json(crate::runs::phase_results(&steps)))
+    }
+
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunStep>> {
         Ok(ctx
             .loaders()?

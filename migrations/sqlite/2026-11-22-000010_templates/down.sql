@@ -1,0 +1,2 @@
+ALTER TABLE runs DROP COLUMN template_id;
+DROP TABLE orchestration_templates;
