@@ -78,3 +78,25 @@ impl ContextExt for Context<'_> {
 pub fn parse_id(id: &async_graphql::ID, resource: &'static str) -> Result<crate::db::Id, AppError> {
     id.parse().map_err(|_| AppError::not_found(resource))
 }
+
+/// The row a client names by id, through the request's loader: NOT_FOUND (like a
+/// missing id) when it is absent or another organization's.
+pub async fn load_by_id<K, V>(
+    ctx: &Context<'_>,
+    id: &async_graphql::ID,
+    resource: &'static str,
+    key: impl FnOnce(crate::db::Id) -> K,
+) -> async_graphql::Result<V>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+    super::loaders::Db:
+        async_graphql::dataloader::Loader<K, Value = V, Error = super::loaders::LoadError>,
+{
+    let id = parse_id(id, resource).gql()?;
+    ctx.loaders()?
+        .load_one(key(id))
+        .await
+        .gql()?
+        .ok_or_else(|| super::errors::to_gql(&AppError::not_found(resource)))
+}

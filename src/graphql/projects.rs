@@ -4,8 +4,8 @@ use async_graphql::connection::{Connection, ConnectionNameType, EdgeNameType, Em
 use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{ContextExt, parse_id};
-use super::errors::{GqlResult, to_gql};
+use super::context::{ContextExt, load_by_id, parse_id};
+use super::errors::GqlResult;
 use super::loaders::{ProjectKey, ProjectTeamsKey, UserKey};
 use super::scheduling::{Total, page_args, wants_total};
 use super::types::{Cursor, named_page, page, probe};
@@ -191,12 +191,7 @@ impl ProjectQuery {
     }
 
     async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
-        let id = parse_id(&id, "project").gql()?;
-        ctx.loaders()?
-            .load_one(ProjectKey(id))
-            .await
-            .gql()?
-            .ok_or_else(|| to_gql(&AppError::not_found("project")))
+        load_by_id(ctx, &id, "project", ProjectKey).await
     }
 }
 

@@ -265,12 +265,7 @@ impl SchedulingQuery {
     }
 
     async fn work_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<WorkEvent> {
-        let id = parse_id(&id, "work event").gql()?;
-        ctx.loaders()?
-            .load_one(WorkEventKey(id))
-            .await
-            .gql()?
-            .ok_or_else(|| to_gql(&AppError::not_found("work event")))
+        super::context::load_by_id(ctx, &id, "work event", WorkEventKey).await
     }
 
     /// Whether and when a person can work, per day from `from` to `to` (inclusive,

@@ -4,8 +4,8 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{ContextExt, parse_id};
-use super::errors::{GqlResult, to_gql};
+use super::context::{ContextExt, load_by_id, parse_id};
+use super::errors::GqlResult;
 use super::loaders::{TemplateKey, UserKey};
 use super::scheduling::{Total, page_args, wants_total};
 use super::types::{Cursor, page, probe};
@@ -139,12 +139,7 @@ impl TemplateQuery {
 
     /// One of the organization's templates, or a public one.
     async fn template(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Template> {
-        let id = parse_id(&id, "template").gql()?;
-        ctx.loaders()?
-            .load_one(TemplateKey(id))
-            .await
-            .gql()?
-            .ok_or_else(|| to_gql(&AppError::not_found("template")))
+        load_by_id(ctx, &id, "template", TemplateKey).await
     }
 }
 
