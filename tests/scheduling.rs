@@ -641,6 +641,31 @@ async fn every_booking_rule_names_itself(app: &TestApp) {
         ("CONFLICT", "event_condition")
     );
 
+    // The event's window and duration cannot change under its schedules.
+    let body = app
+        .gql(
+            Some(&admin),
+            UPDATE_EVENT,
+            json!({ "input": { "id": demo, "estimatedMinutes": 60 } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT", "{body:#}");
+    assert_eq!(error_field(&body), "startAt");
+    let body = app
+        .gql(
+            Some(&admin),
+            UPDATE_EVENT,
+            json!({ "input": { "id": demo, "startAt": instant(day, 10, 0) } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "CONFLICT", "Ann starts at 09:00");
+    app.data(
+        Some(&admin),
+        UPDATE_EVENT,
+        json!({ "input": { "id": demo, "dueAt": instant(day, 19, 0), "name": "Demo (long)" } }),
+    )
+    .await;
+
     // Moving a schedule passes every rule again.
     let update = "mutation($input: UpdateScheduleInput!) { updateSchedule(input: $input) { \
                   schedule { id scheduledAt status } workEvent { condition } } }";

@@ -406,6 +406,7 @@ pub async fn update_work_event(
             .ok_or(AppError::not_found("work event"))?;
         let mut event = before.clone();
         apply_fields("", &mut event, &changes.over(&before))?;
+        keeps_schedules(tx, &before, &event, "startAt").await?;
         event.updated_at = Timestamp::now();
         let after = queries::save_event(tx, &event).await.map_err(ref_taken)?;
         audit::record(
@@ -513,6 +514,7 @@ pub async fn import_work_events(
                 Some(old) => {
                     let mut event = old.clone();
                     apply_fields(&at, &mut event, item)?;
+                    keeps_schedules(tx, old, &event, &format!("{at}.startAt")).await?;
                     if same_fields(old, &event) {
                         outcome.unchanged += 1;
                         outcome.events.push(old.clone());
@@ -553,6 +555,46 @@ pub async fn import_work_events(
         .await?;
         Ok(outcome)
     })
+}
+
+/// A change of an event's window or duration must leave its active schedules valid:
+/// each still inside the window and as long as the work takes. Otherwise the change is
+/// a CONFLICT until those schedules are moved or cancelled.
+async fn keeps_schedules(
+    tx: &mut Conn<'_>,
+    before: &WorkEvent,
+    after: &WorkEvent,
+    field: &str,
+) -> AppResult<()> {
+    if (before.start_at, before.due_at, before.estimated_minutes)
+        == (after.start_at, after.due_at, after.estimated_minutes)
+    {
+        return Ok(());
+    }
+    let schedules = queries::schedules_matching(
+        tx,
+        after.organization_id,
+        &ScheduleFilter {
+            work_event_ids: Some(vec![after.id]),
+            ..ScheduleFilter::default()
+        },
+    )
+    .await?;
+    let broken = schedules.iter().filter(|s| {
+        s.scheduled_at < after.start_at
+            || s.ends_at > after.due_at
+            || s.ends_at.0 - s.scheduled_at.0 != after.duration()
+    });
+    let count = broken.count();
+    if count > 0 {
+        return Err(AppError::Conflict {
+            field: Some(field.to_string()),
+            message: format!(
+                "{count} schedule(s) of the event would no longer fit its window or duration: move or cancel them first"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn same_fields(a: &WorkEvent, b: &WorkEvent) -> bool {
