@@ -133,6 +133,26 @@ macro_rules! with_conn {
     }};
 }
 
+/// A loader of rows by their ids, scoped to the organization: one `$query(conn, org,
+/// ids)` per batch, each row under `$key(row.$field)`.
+macro_rules! by_id_loader {
+    ($key:ident, $value:ty, $query:path, $field:ident) => {
+        impl Loader<$key> for Db {
+            type Value = $value;
+            type Error = LoadError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, LoadError> {
+                let rows = with_conn!(self, |conn| $query(
+                    &mut conn,
+                    self.org,
+                    &ids(keys, |k| k.0)
+                ))?;
+                Ok(rows.into_iter().map(|r| ($key(r.$field), r)).collect())
+            }
+        }
+    };
+}
+
 /// Keys of the organization loader (wrapped so it differs from user and team ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrganizationKey(pub Id);
@@ -205,61 +225,13 @@ impl Loader<OrganizationKey> for Db {
     }
 }
 
-impl Loader<UserKey> for Db {
-    type Value = User;
-    type Error = LoadError;
+by_id_loader!(UserKey, User, users::by_ids, id);
 
-    async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, User>, LoadError> {
-        let rows = with_conn!(self, |conn| users::by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|u| (UserKey(u.id), u)).collect())
-    }
-}
+by_id_loader!(TeamKey, Team, teams::by_ids, id);
 
-impl Loader<TeamKey> for Db {
-    type Value = Team;
-    type Error = LoadError;
+by_id_loader!(RoleKey, Role, teams::roles_by_ids, id);
 
-    async fn load(&self, keys: &[TeamKey]) -> Result<HashMap<TeamKey, Team>, LoadError> {
-        let rows = with_conn!(self, |conn| teams::by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|t| (TeamKey(t.id), t)).collect())
-    }
-}
-
-impl Loader<RoleKey> for Db {
-    type Value = Role;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[RoleKey]) -> Result<HashMap<RoleKey, Role>, LoadError> {
-        let rows = with_conn!(self, |conn| teams::roles_by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|r| (RoleKey(r.id), r)).collect())
-    }
-}
-
-impl Loader<RunKey> for Db {
-    type Value = Run;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[RunKey]) -> Result<HashMap<RunKey, Run>, LoadError> {
-        let rows = with_conn!(self, |conn| runs::by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|r| (RunKey(r.id), r)).collect())
-    }
-}
+by_id_loader!(RunKey, Run, runs::by_ids, id);
 
 impl Loader<TeamRolesKey> for Db {
     type Value = Vec<Role>;
@@ -389,39 +361,9 @@ pub struct AttendanceKey(pub Id);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EmployeeProfileKey(pub Id);
 
-impl Loader<WorkEventKey> for Db {
-    type Value = WorkEvent;
-    type Error = LoadError;
+by_id_loader!(WorkEventKey, WorkEvent, scheduling::events_by_ids, id);
 
-    async fn load(
-        &self,
-        keys: &[WorkEventKey],
-    ) -> Result<HashMap<WorkEventKey, WorkEvent>, LoadError> {
-        let rows = with_conn!(self, |conn| scheduling::events_by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|e| (WorkEventKey(e.id), e)).collect())
-    }
-}
-
-impl Loader<ScheduleKey> for Db {
-    type Value = Schedule;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[ScheduleKey],
-    ) -> Result<HashMap<ScheduleKey, Schedule>, LoadError> {
-        let rows = with_conn!(self, |conn| scheduling::schedules_by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|s| (ScheduleKey(s.id), s)).collect())
-    }
-}
+by_id_loader!(ScheduleKey, Schedule, scheduling::schedules_by_ids, id);
 
 impl Loader<EventSchedulesKey> for Db {
     type Value = Vec<Schedule>;
@@ -442,45 +384,19 @@ impl Loader<EventSchedulesKey> for Db {
     }
 }
 
-impl Loader<AttendanceKey> for Db {
-    type Value = Attendance;
-    type Error = LoadError;
+by_id_loader!(
+    AttendanceKey,
+    Attendance,
+    scheduling::attendance_of,
+    schedule_id
+);
 
-    async fn load(
-        &self,
-        keys: &[AttendanceKey],
-    ) -> Result<HashMap<AttendanceKey, Attendance>, LoadError> {
-        let rows = with_conn!(self, |conn| scheduling::attendance_of(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows
-            .into_iter()
-            .map(|a| (AttendanceKey(a.schedule_id), a))
-            .collect())
-    }
-}
-
-impl Loader<EmployeeProfileKey> for Db {
-    type Value = EmployeeProfile;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[EmployeeProfileKey],
-    ) -> Result<HashMap<EmployeeProfileKey, EmployeeProfile>, LoadError> {
-        let rows = with_conn!(self, |conn| scheduling::profiles_of(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows
-            .into_iter()
-            .map(|p| (EmployeeProfileKey(p.user_id), p))
-            .collect())
-    }
-}
+by_id_loader!(
+    EmployeeProfileKey,
+    EmployeeProfile,
+    scheduling::profiles_of,
+    user_id
+);
 
 /// A project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -489,22 +405,12 @@ pub struct ProjectKey(pub Id);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProjectTeamsKey(pub Id);
 
-impl Loader<ProjectKey> for Db {
-    type Value = crate::projects::Project;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[ProjectKey],
-    ) -> Result<HashMap<ProjectKey, crate::projects::Project>, LoadError> {
-        let rows = with_conn!(self, |conn| crate::projects::queries::by_ids(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|p| (ProjectKey(p.id), p)).collect())
-    }
-}
+by_id_loader!(
+    ProjectKey,
+    crate::projects::Project,
+    crate::projects::queries::by_ids,
+    id
+);
 
 impl Loader<ProjectTeamsKey> for Db {
     type Value = Vec<Team>;
@@ -529,19 +435,9 @@ impl Loader<ProjectTeamsKey> for Db {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TemplateKey(pub Id);
 
-impl Loader<TemplateKey> for Db {
-    type Value = crate::templates::Template;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[TemplateKey],
-    ) -> Result<HashMap<TemplateKey, crate::templates::Template>, LoadError> {
-        let rows = with_conn!(self, |conn| crate::templates::queries::usable(
-            &mut conn,
-            self.org,
-            &ids(keys, |k| k.0)
-        ))?;
-        Ok(rows.into_iter().map(|t| (TemplateKey(t.id), t)).collect())
-    }
-}
+by_id_loader!(
+    TemplateKey,
+    crate::templates::Template,
+    crate::templates::queries::usable,
+    id
+);
