@@ -361,7 +361,8 @@ pub struct CancelRunPayload {
     pub run: Run,
 }
 
-fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
+/// A field that may be omitted (unchanged), `null` (cleared) or given.
+pub(crate) fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> Option<Option<U>> {
     match value {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, load_by_id, parse_id};
 use super::errors::GqlResult;
 use super::loaders::{ProjectKey, ProjectTeamsKey, UserKey};
+use super::mutation::maybe;
 use super::scheduling::{Total, page_args, wants_total};
 use super::types::{Cursor, named_page, page, probe};
 use crate::error::AppError;
@@ -249,9 +250,9 @@ pub struct DeleteProjectPayload {
     pub deleted_project_id: ID,
 }
 
-fn manager(id: Option<&ID>) -> async_graphql::Result<Option<crate::db::Id>> {
-    // A manager id that cannot exist fails the organization check like a foreign one.
-    Ok(id.map(|id| parse_id(id, "user").unwrap_or_default()))
+/// A manager id that cannot exist fails the organization check like a foreign one.
+fn manager(id: &ID) -> crate::db::Id {
+    parse_id(id, "user").unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -273,7 +274,7 @@ impl ProjectMutation {
             topic: Some(input.topic),
             status: None,
             priority: input.priority,
-            manager_id: Some(manager(input.manager_id.as_ref())?),
+            manager_id: Some(input.manager_id.as_ref().map(manager)),
             metadata: input.metadata.map(|j| j.0),
             settings: input.settings.map(|j| j.0),
         };
@@ -294,19 +295,11 @@ impl ProjectMutation {
         let id = parse_id(&input.id, "project").gql()?;
         let fields = ProjectFields {
             name: input.name,
-            description: match input.description {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(d) => Some(Some(d)),
-            },
+            description: maybe(input.description, |d| d),
             topic: input.topic,
             status: input.status,
             priority: input.priority,
-            manager_id: match input.manager_id {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(m) => Some(manager(Some(&m))?),
-            },
+            manager_id: maybe(input.manager_id, |m| manager(&m)),
             metadata: input.metadata.map(|j| j.0),
             settings: input.settings.map(|j| j.0),
         };

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use super::context::{ContextExt, parse_id};
 use super::errors::{GqlResult, to_gql};
 use super::loaders::{UserKey, WorkEventKey};
+use super::mutation::maybe;
 use super::types::scheduling::{AvailabilityDay, CoverageDay, Employee, employee_of};
 use super::types::{Cursor, page, probe};
 use crate::db::{Id, Timestamp};
@@ -554,14 +555,6 @@ pub struct UpdateEmployeePayload {
     pub employee: Employee,
 }
 
-fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 /// A work event to create or import.
 #[derive(InputObject)]
 pub struct WorkEventInput {
@@ -945,12 +938,12 @@ impl SchedulingMutation {
         let actor = ctx.actor()?;
         let user_id = parse_id(&input.user_id, "user").gql()?;
         let changes = EmployeeChanges {
-            phone: maybe(input.phone),
-            hire_date: maybe(input.hire_date),
-            termination_date: maybe(input.termination_date),
+            phone: maybe(input.phone, |v| v),
+            hire_date: maybe(input.hire_date, |v| v),
+            termination_date: maybe(input.termination_date, |v| v),
             active: input.active,
             skills: input.skills,
-            notes: maybe(input.notes),
+            notes: maybe(input.notes, |v| v),
         };
         let mut pooled = ctx.db().await?;
         let (user, profile) = service::update_employee(&mut pooled.conn(), actor, user_id, changes)
@@ -986,7 +979,7 @@ impl SchedulingMutation {
         let changes = WorkEventChanges {
             external_ref: input.external_ref,
             name: input.name,
-            location: maybe(input.location),
+            location: maybe(input.location, |v| v),
             start_at: input.start_at,
             due_at: input.due_at,
             estimated_minutes: input.estimated_minutes,
@@ -1217,7 +1210,7 @@ impl SchedulingMutation {
                 .gql()?,
             scheduled_at: input.scheduled_at,
             status: input.status,
-            notes: maybe(input.notes),
+            notes: maybe(input.notes, |v| v),
             force: input.force.unwrap_or(false),
         };
         let mut pooled = ctx.db().await?;

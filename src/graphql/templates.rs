@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, load_by_id, parse_id};
 use super::errors::GqlResult;
 use super::loaders::{TemplateKey, UserKey};
+use super::mutation::maybe;
 use super::scheduling::{Total, page_args, wants_total};
 use super::types::{Cursor, page, probe};
 use crate::error::AppError;
@@ -214,14 +215,6 @@ pub struct DeleteTemplatePayload {
     pub deleted_template_id: ID,
 }
 
-fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 #[derive(Default)]
 pub struct TemplateMutation;
 
@@ -258,8 +251,8 @@ impl TemplateMutation {
         let id = parse_id(&input.id, "template").gql()?;
         let fields = TemplateFields {
             name: input.name,
-            description: maybe(input.description),
-            category: maybe(input.category),
+            description: maybe(input.description, |v| v),
+            category: maybe(input.category, |v| v),
             phases: input.phases.map(phases),
             is_public: input.is_public,
         };
