@@ -341,7 +341,7 @@ pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppRes
         let mut feasible = 0usize;
         // Why qualified people (those with the skills, when skills are required)
         // could not take it; an event nobody is qualified for is a skill mismatch.
-        let mut refusals: HashMap<&'static str, usize> = HashMap::new();
+        let mut refusals: Refusals = HashMap::new();
         let required = event.required_skill_list();
         for person in &people {
             if rotation_holder.is_some_and(|holder| holder != person.id) {
@@ -357,7 +357,12 @@ pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppRes
             }
             let theirs = bookings.get(&person.id).map(Vec::as_slice).unwrap_or(&[]);
             match earliest_slot(event, calendar, theirs, &settings, date) {
-                Err(violation) => *refusals.entry(violation.rule()).or_default() += 1,
+                Err(violation) => {
+                    refusals
+                        .entry(violation.rule())
+                        .or_insert((0, violation.exception_type()))
+                        .0 += 1
+                }
                 Ok((start, missing)) => {
                     feasible += 1;
                     let day_load = theirs
@@ -567,11 +572,14 @@ fn earliest_slot(
     Err(last_violation)
 }
 
+/// How many people each rule refused, with the kind of exception that rule makes.
+type Refusals = HashMap<&'static str, (usize, ExceptionType)>;
+
 /// Why nobody could take an event: the exception type and message.
 fn unstaffed(
     event: &WorkEvent,
     required: &[String],
-    refusals: &HashMap<&'static str, usize>,
+    refusals: &Refusals,
     rotation_holder: Option<Id>,
 ) -> (ExceptionType, String) {
     if refusals.is_empty() && !required.is_empty() && rotation_holder.is_none() {
@@ -593,14 +601,14 @@ fn unstaffed(
             ),
         );
     }
-    let mut counts: Vec<(&&str, &usize)> = refusals.iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let summary: Vec<String> = counts.iter().map(|(r, n)| format!("{r}: {n}")).collect();
-    let exception_type = match *counts[0].0 {
-        "double_booking" | "daily_limit" => ExceptionType::Conflict,
-        "availability" | "time_off" | "employment" => ExceptionType::Availability,
-        _ => ExceptionType::Coverage,
-    };
+    let mut counts: Vec<(&&str, &(usize, ExceptionType))> = refusals.iter().collect();
+    counts.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(rule, (n, _))| format!("{rule}: {n}"))
+        .collect();
+    // The most common refusal decides what kind of exception it is.
+    let exception_type = counts[0].1.1;
     let who = if rotation_holder.is_some() {
         "the day's Juicer"
     } else {

@@ -609,19 +609,6 @@ pub async fn lock_time_off(
     first_for_update!(conn, query, TimeOffRequest)
 }
 
-pub async fn time_off_by_ids(
-    conn: &mut Conn<'_>,
-    org: Id,
-    ids: &[Id],
-) -> QueryResult<Vec<TimeOffRequest>> {
-    dispatch!(conn, |c| time_off_requests::table
-        .filter(time_off_requests::organization_id.eq(org))
-        .filter(time_off_requests::id.eq_any(ids))
-        .select(TimeOffRequest::as_select())
-        .load(c)
-        .await)
-}
-
 pub async fn decide_time_off(
     conn: &mut Conn<'_>,
     row: &TimeOffRequest,

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
+use super::autoscheduler::AutoSchedulerSettings;
 use super::availability::{Calendar, local_date};
 use super::queries::{self, ScheduleFilter};
 use super::rules::{self, Booking, Candidate, Violation};
@@ -1394,6 +1395,13 @@ pub async fn unassign_rotation(
 
 // ---- proposals -----------------------------------------------------------------
 
+/// The settings an auto-scheduler run planned with.
+fn run_settings(run: crate::runs::Run) -> Option<AutoSchedulerSettings> {
+    serde_json::from_value::<super::autoscheduler::SchedulerInputs>(run.inputs.0)
+        .ok()
+        .map(|inputs| inputs.settings)
+}
+
 /// Turns a proposal into a schedule, checking every rule again now.
 pub async fn approve_proposal(
     conn: &mut Conn<'_>,
@@ -1401,19 +1409,30 @@ pub async fn approve_proposal(
     id: Id,
     force: bool,
 ) -> AppResult<(ScheduleProposal, Booked)> {
+    approve(conn, actor, id, force, None).await
+}
+
+/// [`approve_proposal`]; `known` carries the run's settings when the caller has them.
+async fn approve(
+    conn: &mut Conn<'_>,
+    actor: &Actor,
+    id: Id,
+    force: bool,
+    known: Option<Option<AutoSchedulerSettings>>,
+) -> AppResult<(ScheduleProposal, Booked)> {
     actor.require(Permission::SchedulesWrite)?;
     let org = actor.organization_id;
     tenant_transaction!(conn, org, |tx| -> AppResult<(ScheduleProposal, Booked)> {
         let before = lock_unreviewed(tx, org, id).await?;
         // The run's own settings hold: its daily maximum, and, when it was allowed to
         // propose people without a required skill, the booking keeps that warning.
-        let settings = crate::runs::queries::by_ids(tx, org, &[before.run_id])
-            .await?
-            .pop()
-            .and_then(|run| {
-                serde_json::from_value::<super::autoscheduler::SchedulerInputs>(run.inputs.0).ok()
-            })
-            .map(|inputs| inputs.settings);
+        let settings = match known {
+            Some(settings) => settings,
+            None => crate::runs::queries::by_ids(tx, org, &[before.run_id])
+                .await?
+                .pop()
+                .and_then(run_settings),
+        };
         let request = BookingRequest {
             work_event_id: before.work_event_id,
             user_id: before.user_id,
@@ -1515,10 +1534,11 @@ pub async fn approve_all_proposals(
         .filter(|r| r.kind == crate::runs::RunKind::Scheduler)
         .ok_or(AppError::not_found("run"))?;
     let pending = queries::proposals_of_run(conn, org, run.id, true).await?;
+    let settings = run_settings(run);
     let mut approved = Vec::new();
     let mut refused = Vec::new();
     for proposal in pending {
-        match approve_proposal(conn, actor, proposal.id, false).await {
+        match approve(conn, actor, proposal.id, false, Some(settings)).await {
             Ok(done) => approved.push(done),
             Err(error @ (AppError::Rule { .. } | AppError::Conflict { .. })) => {
                 refused.push(Refusal { proposal, error })
