@@ -99,6 +99,8 @@ pub struct Config {
     pub limits: Limits,
     #[command(flatten)]
     pub engine: crate::engine::EngineConfig,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 impl Config {
@@ -132,6 +134,7 @@ impl Config {
             "DB_POOL_SIZE must be at least 1"
         );
         self.engine.validate()?;
+        self.webhooks.validate()?;
         if let Some(secret) = &self.jwt_secret {
             anyhow::ensure!(
                 secret.len() >= 32,

@@ -19,3 +19,4 @@ pub mod state;
 pub mod teams;
 pub mod templates;
 pub mod users;
+pub mod webhooks;

@@ -51,6 +51,7 @@ pub struct Running {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     engine: Engine,
     background: tokio::sync::watch::Sender<bool>,
+    webhooks: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -60,6 +61,10 @@ impl Running {
         let _ = self.shutdown.send(());
         self.engine.stop().await;
         let _ = self.background.send(true);
+        if let Some(webhooks) = self.webhooks {
+            // Lets an attempt in flight finish and be stored.
+            let _ = webhooks.await;
+        }
         self.task.await??;
         Ok(())
     }
@@ -102,6 +107,7 @@ pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         runs: RunControl::default(),
         logins: Default::default(),
         quota: Default::default(),
+        webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
         statements,
     })
 }
@@ -201,7 +207,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let engine_pool = Pool::new(
         &url,
         &PoolOptions {
-            max_size: config.engine.run_workers * 2 + 2,
+            max_size: config.engine.run_workers * 2
+                + 2
+                + config.webhooks.webhook_concurrency.min(4),
             acquire_timeout: std::time::Duration::from_secs(10),
             statement_timeout: std::time::Duration::from_secs(config.db_statement_timeout_seconds),
         },
@@ -212,6 +220,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .quota
             .clone()
             .run(engine_pool.clone(), background.subscribe()),
+    );
+    let webhooks = state.webhooks.spawn(
+        engine_pool.clone(),
+        state.bus.clone(),
+        background.subscribe(),
     );
     let engine = Engine::start(
         &config.engine,
@@ -237,6 +250,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         task,
         engine,
         background,
+        webhooks,
     })
 }
 

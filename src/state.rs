@@ -16,6 +16,8 @@ pub struct AppState {
     pub quota: crate::organizations::quota::ApiQuota,
     /// Failed-login slowdown of this process.
     pub logins: crate::auth::throttle::LoginThrottle,
+    /// This process's webhook sender.
+    pub webhooks: crate::webhooks::dispatcher::Webhooks,
     /// SQL statements run by this process.
     pub statements: StatementCounter,
 }

@@ -7,7 +7,10 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 24] = [
+    "webhooks",
+    "webhook_deliveries",
+    "webhook_attempts",
     "orchestration_templates",
     "projects",
     "employee_profiles",
@@ -122,6 +125,9 @@ async fn models_match_tables(url: &str) {
         model!(attendance, s::Attendance);
         model!(projects, gateway::projects::Project);
         model!(orchestration_templates, gateway::templates::Template);
+        model!(webhooks, gateway::webhooks::Webhook);
+        model!(webhook_deliveries, gateway::webhooks::WebhookDelivery);
+        model!(webhook_attempts, gateway::webhooks::WebhookAttempt);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -136,7 +142,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 10);
+    assert_eq!(applied.len(), 11);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -146,7 +152,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 10);
+    assert_eq!(reverted.len(), 11);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

@@ -31,6 +31,7 @@ pub enum Permission {
     AuditRead,
     ApiKeysManage,
     OrganizationManage,
+    WebhooksManage,
 }
 
 impl Permission {
@@ -46,6 +47,7 @@ impl Permission {
         Permission::AuditRead,
         Permission::ApiKeysManage,
         Permission::OrganizationManage,
+        Permission::WebhooksManage,
     ];
 
     /// The name used in error messages and in users' extra-permission lists.
@@ -62,6 +64,7 @@ impl Permission {
             Permission::AuditRead => "audit.read",
             Permission::ApiKeysManage => "api_keys.manage",
             Permission::OrganizationManage => "organization.manage",
+            Permission::WebhooksManage => "webhooks.manage",
         }
     }
 

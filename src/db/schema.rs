@@ -483,6 +483,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Bool, Nullable, Text};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    webhooks (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        created_by -> Nullable<PortableUuid>,
+        url -> Text,
+        description -> Nullable<Text>,
+        events -> PortableJson,
+        secret -> Text,
+        is_active -> Bool,
+        last_triggered_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    webhook_deliveries (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        webhook_id -> PortableUuid,
+        #[max_length = 50]
+        event -> Varchar,
+        payload -> PortableJson,
+        #[max_length = 20]
+        status -> Varchar,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<PortableTimestamp>,
+        #[max_length = 64]
+        locked_by -> Nullable<Varchar>,
+        locked_until -> Nullable<PortableTimestamp>,
+        response_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+        completed_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    webhook_attempts (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        delivery_id -> PortableUuid,
+        attempt -> Integer,
+        status_code -> Nullable<Integer>,
+        duration_ms -> BigInt,
+        error -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -510,5 +571,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     time_off_requests,
     users,
+    webhook_attempts,
+    webhook_deliveries,
+    webhooks,
     work_events,
 );

@@ -48,6 +48,10 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "updateOrganization" => ("organization.update", "organization"),
         "startRun" => ("run.start", "run"),
         "cancelRun" => ("run.cancel", "run"),
+        "createWebhook" => ("webhook.create", "webhook"),
+        "updateWebhook" => ("webhook.update", "webhook"),
+        "deleteWebhook" => ("webhook.delete", "webhook"),
+        "testWebhook" => ("webhook.test", "webhook"),
         _ => ("mutation", "mutation"),
     }
 }

@@ -441,3 +441,44 @@ by_id_loader!(
     crate::templates::queries::usable,
     id
 );
+
+/// A webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WebhookKey(pub Id);
+/// A webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WebhookDeliveryKey(pub Id);
+/// A delivery's attempts, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryAttemptsKey(pub Id);
+
+by_id_loader!(
+    WebhookKey,
+    crate::webhooks::Webhook,
+    crate::webhooks::queries::by_ids,
+    id
+);
+
+by_id_loader!(
+    WebhookDeliveryKey,
+    crate::webhooks::WebhookDelivery,
+    crate::webhooks::queries::deliveries_by_ids,
+    id
+);
+
+impl Loader<DeliveryAttemptsKey> for Db {
+    type Value = Vec<crate::webhooks::WebhookAttempt>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[DeliveryAttemptsKey],
+    ) -> Result<HashMap<DeliveryAttemptsKey, Self::Value>, LoadError> {
+        let rows = with_conn!(self, |conn| crate::webhooks::queries::attempts_of(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(group(keys, rows, |a| DeliveryAttemptsKey(a.delivery_id)))
+    }
+}

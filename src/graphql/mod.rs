@@ -14,6 +14,7 @@ pub mod projects;
 pub mod subscription;
 pub mod templates;
 pub mod types;
+pub mod webhooks;
 
 use async_graphql::{SDLExportOptions, Schema};
 
@@ -26,6 +27,7 @@ pub struct Query(
     query::Query,
     projects::ProjectQuery,
     templates::TemplateQuery,
+    webhooks::WebhookQuery,
     scheduling::SchedulingQuery,
 );
 
@@ -35,6 +37,7 @@ pub struct Mutation(
     mutation::Mutation,
     projects::ProjectMutation,
     templates::TemplateMutation,
+    webhooks::WebhookMutation,
     scheduling::SchedulingMutation,
 );
 

@@ -49,10 +49,31 @@ pub fn events_of(
         .collect()
 }
 
-pub async fn append(conn: &mut Conn<'_>, bus: &EventBus, events: &[RunEvent]) -> AppResult<()> {
+/// Stores `run`'s new events, tells the other processes about them on commit, and
+/// writes the webhook deliveries they call for, all in the caller's transaction.
+pub async fn append(
+    conn: &mut Conn<'_>,
+    bus: &EventBus,
+    run: &Run,
+    events: &[RunEvent],
+) -> AppResult<()> {
     let rows: Vec<_> = events.iter().map(RunEvent::to_row).collect();
     queries::insert_events(conn, &rows).await?;
     bus.notify_in_tx(conn, events).await?;
+    let announced: Vec<_> = events
+        .iter()
+        .filter_map(|event| {
+            crate::webhooks::run_event(event.kind).map(|hook| {
+                (
+                    hook,
+                    crate::webhooks::run_data(run, event.payload.message.as_deref()),
+                )
+            })
+        })
+        .collect();
+    if let Some(first) = events.first() {
+        crate::webhooks::enqueue(conn, run.organization_id, &announced, first.created_at).await?;
+    }
     Ok(())
 }
 
@@ -116,7 +137,7 @@ pub async fn claim(
             RunEventKind::Started
         };
         let events = events_of(&run, &[(kind, started, None)], now);
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         Ok(Some(Claim {
             run,
             steps,
@@ -250,6 +271,17 @@ pub async fn commit_step(
         if let Some(writes) = &done.writes {
             crate::scheduling::queries::insert_proposals(tx, &writes.proposals).await?;
             crate::scheduling::queries::insert_exceptions(tx, &writes.exceptions).await?;
+            let announced: Vec<_> = writes
+                .proposals
+                .iter()
+                .map(|p| {
+                    (
+                        crate::webhooks::WebhookEvent::ProposalCreated,
+                        crate::webhooks::proposal_data(p),
+                    )
+                })
+                .collect();
+            crate::webhooks::enqueue(tx, org, &announced, now).await?;
         }
         // The team row is shared by all of the team's runs: lock it as late as possible.
         if let Some(team_id) = run.team_id
@@ -268,7 +300,7 @@ pub async fn commit_step(
             settle_team(tx, &run, RunStatus::Completed, now).await?;
         }
         let events = events_of(&run, &kinds, now);
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         Ok(Committed::Stored {
             run: Box::new(run),
             events,
@@ -366,12 +398,23 @@ async fn commit_step_pg(
         last,
         events: Json(serde_json::Value::Array(rows)),
         notify: bus.notice(&events).map(|n| (crate::events::CHANNEL, n)),
+        completion: Json(if last {
+            crate::webhooks::run_data(&run, None)
+        } else {
+            serde_json::Value::Null
+        }),
     };
     match queries::commit_step_pg(conn, &commit).await {
-        Ok(Some(stored)) => Ok(Some(Committed::Stored {
-            run: Box::new(stored),
-            events,
-        })),
+        Ok(Some(stored)) => {
+            if last {
+                // Deliveries may have been written: let the dispatcher look.
+                crate::webhooks::dispatcher::note_written();
+            }
+            Ok(Some(Committed::Stored {
+                run: Box::new(stored),
+                events,
+            }))
+        }
         Ok(None) => Ok(Some(Committed::ClaimLost)),
         Err(diesel::result::Error::DatabaseError(_, info))
             if info.message().contains(queries::OVER_BUDGET_ABORT) =>
@@ -443,7 +486,7 @@ pub async fn fail(
         kinds.push((RunEventKind::Failed, None, Some(error.to_string())));
         settle_team(tx, &run, RunStatus::Failed, now).await?;
         let events = events_of(&run, &kinds, now);
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         Ok(Some((run, events)))
     })
 }

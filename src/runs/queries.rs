@@ -569,6 +569,8 @@ pub struct StepCommit<'a> {
     /// `[{id, seq, kind, payload}]`
     pub events: Json,
     pub notify: Option<(&'a str, String)>,
+    /// The `data` of the `run.completed` webhook deliveries written when `last`.
+    pub completion: Json,
 }
 
 /// Outcome of [`commit_step_pg`] when the statement failed as designed.
@@ -612,7 +614,14 @@ pub async fn commit_step_pg(
         FROM jsonb_to_recordset($18) AS x(id uuid, seq bigint, kind text, payload jsonb) \
         WHERE EXISTS (SELECT 1 FROM t) \
         RETURNING id), \
-      n AS (SELECT pg_notify($19, $20) FROM t WHERE $19 <> '') \
+      n AS (SELECT pg_notify($19, $20) FROM t WHERE $19 <> ''), \
+      w AS ( \
+        INSERT INTO webhook_deliveries (id, organization_id, webhook_id, event, payload, status, attempts, \
+          next_attempt_at, created_at, updated_at) \
+        SELECT gen_random_uuid(), $1, h.id, 'run.completed', $25, 'PENDING', 0, $13, $13, $13 \
+        FROM webhooks h WHERE $15 AND h.organization_id = $1 AND h.is_active \
+          AND jsonb_exists(h.events, 'run.completed') AND EXISTS (SELECT 1 FROM t) \
+        RETURNING id) \
       SELECT r.*, 1 / (SELECT count(*)::int FROM t) AS charged, (SELECT count(*) FROM n) AS notified, \
         (SELECT count(*) FROM s) AS stored, (SELECT count(*) FROM nx) AS started, (SELECT count(*) FROM e) AS logged \
       FROM r";
@@ -712,6 +721,8 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StepCommitQuery<'_
         out.push_bind_param::<Nullable<Text>, _>(&c.run.claimed_by)?;
         out.push_sql(", ");
         out.push_bind_param::<Nullable<PortableTimestamp>, _>(&c.run.completed_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableJson, _>(&c.completion)?;
         out.push_sql(") AS params");
         Ok(())
     }

@@ -296,7 +296,7 @@ pub async fn start_run(
             ));
         }
         let events = events_of(&run, &kinds, now);
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         audit::record(
             tx,
             actor,
@@ -376,7 +376,7 @@ pub async fn cancel_run(
             &[(RunEventKind::Cancelled, None, reason.clone())],
             now,
         );
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         audit::record(
             tx,
             actor,

@@ -155,7 +155,7 @@ pub async fn start(
         run_queries::insert_run(tx, &run).await?;
         run_queries::insert_steps(tx, &steps).await?;
         let events = events_of(&run, &[(RunEventKind::Created, None, None)], now);
-        append(tx, bus, &events).await?;
+        append(tx, bus, &run, &events).await?;
         audit::record(
             tx,
             actor,

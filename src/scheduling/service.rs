@@ -1147,6 +1147,18 @@ async fn book(
         },
         _ => AppError::from(e),
     })?;
+    if replacing.is_none() {
+        crate::webhooks::enqueue(
+            tx,
+            stored.organization_id,
+            &[(
+                crate::webhooks::WebhookEvent::ScheduleCreated,
+                crate::webhooks::schedule_data(&stored),
+            )],
+            now,
+        )
+        .await?;
+    }
     let mut event = event;
     if matches!(
         event.condition,

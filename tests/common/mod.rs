@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod roster;
 pub mod ws;
 
@@ -162,6 +163,16 @@ impl Drop for TestDatabase {
 impl TestDatabase {
     /// A gateway configuration on this database.
     pub fn config(&self, limits: Limits, engine: EngineConfig) -> Config {
+        self.config_with(limits, engine, gateway::webhooks::WebhookConfig::default())
+    }
+
+    /// A gateway configuration on this database, with `webhooks` for delivery.
+    pub fn config_with(
+        &self,
+        limits: Limits,
+        engine: EngineConfig,
+        webhooks: gateway::webhooks::WebhookConfig,
+    ) -> Config {
         Config {
             database_url: Some(self.url.clone()),
             data_dir: self._dir.path().to_path_buf(),
@@ -173,6 +184,7 @@ impl TestDatabase {
             db_statement_timeout_seconds: 15,
             limits,
             engine,
+            webhooks,
         }
     }
 }
@@ -195,6 +207,7 @@ pub struct TestApp {
     pub state: AppState,
     pub base: String,
     pub client: reqwest::Client,
+    pub config: Config,
 }
 
 impl TestApp {
@@ -218,6 +231,20 @@ impl TestApp {
     ) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
         let config = db.config(limits, engine);
+        Self::spawn_on(db, config).await
+    }
+
+    /// A gateway delivering webhooks as `webhooks` says.
+    pub async fn spawn_with_webhooks(
+        backend: Backend,
+        webhooks: gateway::webhooks::WebhookConfig,
+    ) -> Option<TestApp> {
+        let db = TestDatabase::create(backend).await?;
+        let config = db.config_with(Limits::default(), test_engine(), webhooks);
+        Self::spawn_on(db, config).await
+    }
+
+    async fn spawn_on(db: TestDatabase, config: Config) -> Option<TestApp> {
         let server = gateway::server::start(&config)
             .await
             .expect("server starts");
@@ -233,7 +260,22 @@ impl TestApp {
             state,
             base,
             client,
+            config,
         })
+    }
+
+    /// Stops this gateway and starts a new one (a new process, as far as the database
+    /// can tell) on the same database and configuration.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("server stops cleanly");
+        }
+        let server = gateway::server::start(&self.config)
+            .await
+            .expect("server restarts");
+        self.base = format!("http://{}", server.addr);
+        self.state = server.state.clone();
+        self.server = Some(server);
     }
 
     pub async fn finish(mut self) {

@@ -1,0 +1,372 @@
+//! Webhook queries and mutations.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{ContextExt, load_by_id, parse_id};
+use super::errors::GqlResult;
+use super::loaders::{DeliveryAttemptsKey, UserKey, WebhookDeliveryKey, WebhookKey};
+use super::mutation::maybe;
+use super::scheduling::{Total, page_args, wants_total};
+use super::types::{Cursor, page, probe};
+use crate::auth::permissions::Permission;
+use crate::error::AppError;
+use crate::users::User;
+use crate::webhooks::service::{self, WebhookFields};
+use crate::webhooks::{
+    DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent, queries,
+};
+
+/// An endpoint told about the organization's events by signed HTTP POSTs (see the
+/// README for the headers and how to verify them).
+#[Object]
+impl Webhook {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    async fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The events it receives.
+    async fn events(&self) -> Vec<WebhookEvent> {
+        self.event_list()
+    }
+
+    /// Whether events are delivered to it.
+    async fn active(&self) -> bool {
+        self.is_active
+    }
+
+    /// The signing secret's last characters; the secret itself is shown only when set.
+    async fn secret_hint(&self) -> String {
+        self.masked_secret()
+    }
+
+    /// When a delivery to it was last attempted.
+    async fn last_triggered_at(&self) -> Option<DateTime<Utc>> {
+        self.last_triggered_at.map(|t| t.0)
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.created_by {
+            Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
+            None => Ok(None),
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.0
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at.0
+    }
+
+    /// Its deliveries, newest first.
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<DeliveryStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, WebhookDelivery, Total>> {
+        let (org, id) = (self.organization_id, self.id);
+        let args = page_args(first, &after, last, &before);
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count_deliveries_of(&mut conn, org, id, status),
+            |window| queries::deliveries_of(&mut conn, org, id, status, window)
+        )
+    }
+}
+
+/// One event sent (or being sent) to a webhook, with every attempt.
+#[Object]
+impl WebhookDelivery {
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+
+    async fn webhook(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Webhook>> {
+        ctx.loaders()?
+            .load_one(WebhookKey(self.webhook_id))
+            .await
+            .gql()
+    }
+
+    /// The event's wire name, e.g. `run.completed` (`ping` for `testWebhook`).
+    async fn event(&self) -> &str {
+        &self.event
+    }
+
+    async fn status(&self) -> DeliveryStatus {
+        self.status
+    }
+
+    /// The `data` of the request body.
+    async fn payload(&self) -> Json<serde_json::Value> {
+        Json(self.payload.0.clone())
+    }
+
+    /// Attempts made so far.
+    async fn attempt_count(&self) -> i32 {
+        self.attempts
+    }
+
+    /// When the next attempt is due, while PENDING.
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        self.next_attempt_at.map(|t| t.0)
+    }
+
+    /// The HTTP status of the last attempt, if the endpoint answered.
+    async fn response_status(&self) -> Option<i32> {
+        self.response_status
+    }
+
+    async fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.0
+    }
+
+    /// When it succeeded or was given up.
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.completed_at.map(|t| t.0)
+    }
+
+    /// Every attempt, first to last.
+    async fn attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WebhookAttempt>> {
+        Ok(ctx
+            .loaders()?
+            .load_one(DeliveryAttemptsKey(self.id))
+            .await
+            .gql()?
+            .unwrap_or_default())
+    }
+}
+
+/// One try at a delivery.
+#[Object]
+impl WebhookAttempt {
+    /// 1 for the first try.
+    async fn attempt(&self) -> i32 {
+        self.attempt
+    }
+
+    /// The endpoint's HTTP status; null when it did not answer (timeout, refused).
+    async fn status_code(&self) -> Option<i32> {
+        self.status_code
+    }
+
+    async fn duration_ms(&self) -> i64 {
+        self.duration_ms
+    }
+
+    /// Why it failed; null on success.
+    async fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.0
+    }
+}
+
+#[derive(Default)]
+pub struct WebhookQuery;
+
+#[Object]
+impl WebhookQuery {
+    /// The organization's webhooks, newest first. Needs `webhooks.manage`.
+    async fn webhooks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<Cursor, Webhook, Total>> {
+        let actor = ctx.actor()?;
+        actor.require(Permission::WebhooksManage).gql()?;
+        let org = actor.organization_id;
+        let args = page_args(first, &after, last, &before);
+        sql_page!(ctx, args, |conn| queries::count(&mut conn, org), |window| {
+            queries::list(&mut conn, org, window)
+        })
+    }
+
+    /// Needs `webhooks.manage`.
+    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Webhook> {
+        ctx.actor()?.require(Permission::WebhooksManage).gql()?;
+        load_by_id(ctx, &id, "webhook", WebhookKey).await
+    }
+
+    /// Needs `webhooks.manage`.
+    async fn webhook_delivery(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<WebhookDelivery> {
+        ctx.actor()?.require(Permission::WebhooksManage).gql()?;
+        load_by_id(ctx, &id, "webhook delivery", WebhookDeliveryKey).await
+    }
+}
+
+/// Input of `createWebhook`.
+#[derive(InputObject)]
+pub struct CreateWebhookInput {
+    /// An http or https URL on a public address (see the README).
+    pub url: String,
+    /// At least one.
+    pub events: Vec<WebhookEvent>,
+    /// 16-200 characters; generated when omitted.
+    pub secret: Option<String>,
+    pub description: Option<String>,
+    /// True when omitted.
+    pub active: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateWebhookPayload {
+    pub webhook: Webhook,
+    /// The signing secret: shown this once, keep it to verify deliveries.
+    pub secret: String,
+}
+
+/// Input of `updateWebhook`; omitted fields are left unchanged.
+#[derive(InputObject)]
+pub struct UpdateWebhookInput {
+    pub id: ID,
+    pub url: Option<String>,
+    pub events: Option<Vec<WebhookEvent>>,
+    /// A new signing secret (16-200 characters).
+    pub secret: Option<String>,
+    /// `null` clears it.
+    pub description: MaybeUndefined<String>,
+    pub active: Option<bool>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpdateWebhookPayload {
+    pub webhook: Webhook,
+}
+
+#[derive(InputObject)]
+pub struct DeleteWebhookInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct DeleteWebhookPayload {
+    pub deleted_webhook_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct TestWebhookInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct TestWebhookPayload {
+    /// The `ping` delivery, after its one attempt.
+    pub delivery: WebhookDelivery,
+}
+
+#[derive(Default)]
+pub struct WebhookMutation;
+
+#[Object]
+impl WebhookMutation {
+    /// Creates a webhook. Needs `webhooks.manage`.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateWebhookInput,
+    ) -> async_graphql::Result<CreateWebhookPayload> {
+        let actor = ctx.actor()?;
+        let fields = WebhookFields {
+            url: Some(input.url),
+            events: Some(input.events),
+            secret: input.secret,
+            description: Some(input.description),
+            active: input.active,
+        };
+        let mut pooled = ctx.db().await?;
+        let webhook =
+            service::create_webhook(&mut pooled.conn(), actor, &ctx.state().webhooks, fields)
+                .await
+                .gql()?;
+        Ok(CreateWebhookPayload {
+            secret: webhook.secret.clone(),
+            webhook,
+        })
+    }
+
+    /// Changes a webhook. Needs `webhooks.manage`.
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateWebhookInput,
+    ) -> async_graphql::Result<UpdateWebhookPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "webhook").gql()?;
+        let fields = WebhookFields {
+            url: input.url,
+            events: input.events,
+            secret: input.secret,
+            description: maybe(input.description, |d| d),
+            active: input.active,
+        };
+        let mut pooled = ctx.db().await?;
+        let webhook =
+            service::update_webhook(&mut pooled.conn(), actor, &ctx.state().webhooks, id, fields)
+                .await
+                .gql()?;
+        Ok(UpdateWebhookPayload { webhook })
+    }
+
+    /// Deletes a webhook and its deliveries. Needs `webhooks.manage`.
+    async fn delete_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteWebhookInput,
+    ) -> async_graphql::Result<DeleteWebhookPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "webhook").gql()?;
+        let mut pooled = ctx.db().await?;
+        service::delete_webhook(&mut pooled.conn(), actor, id)
+            .await
+            .gql()?;
+        Ok(DeleteWebhookPayload {
+            deleted_webhook_id: input.id,
+        })
+    }
+
+    /// Sends a `ping` delivery now and answers with its outcome (one attempt, no
+    /// retries). Needs `webhooks.manage`.
+    async fn test_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: TestWebhookInput,
+    ) -> async_graphql::Result<TestWebhookPayload> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&input.id, "webhook").gql()?;
+        let mut pooled = ctx.db().await?;
+        let delivery = service::test_webhook(&mut pooled.conn(), actor, &ctx.state().webhooks, id)
+            .await
+            .gql()?;
+        Ok(TestWebhookPayload { delivery })
+    }
+}
