@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod engine;
@@ -11,6 +12,7 @@ pub mod graphql;
 pub mod organizations;
 pub mod pagination;
 pub mod projects;
+pub mod run_schedules;
 pub mod runs;
 pub mod scheduling;
 pub mod seed;

@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed { .. } => {
-            let state = gateway::server::open(&cli.config).await?;
+            let state = gateway::server::open(&cli.config, gateway::clock::Clock::system()).await?;
             let logins = gateway::seed::demo(&state.pool, &state.keys).await?;
             println!(
                 "Demo organization `{}` created. Log in with any of:",

@@ -21,9 +21,11 @@ use tower_http::trace::TraceLayer;
 
 use crate::audit::RequestInfo;
 use crate::auth::token::TokenKeys;
+use crate::clock::Clock;
 use crate::config::{Config, Limits};
 use crate::db::migrations::{self, Direction};
 use crate::db::{Backend, Pool, PoolOptions, StatementCounter};
+use crate::engine::recurring::Recurring;
 use crate::engine::{Engine, RunControl};
 use crate::events::EventBus;
 use crate::graphql::context::{Auth, RequestContext};
@@ -52,6 +54,7 @@ pub struct Running {
     engine: Engine,
     background: tokio::sync::watch::Sender<bool>,
     webhooks: Option<tokio::task::JoinHandle<()>>,
+    recurring: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -61,6 +64,9 @@ impl Running {
         let _ = self.shutdown.send(());
         self.engine.stop().await;
         let _ = self.background.send(true);
+        if let Some(recurring) = self.recurring {
+            let _ = recurring.await;
+        }
         if let Some(webhooks) = self.webhooks {
             // Lets an attempt in flight finish and be stored.
             let _ = webhooks.await;
@@ -71,7 +77,7 @@ impl Running {
 }
 
 /// Opens the database (migrating it) and builds the shared state.
-pub async fn open(config: &Config) -> anyhow::Result<AppState> {
+pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let url = config.database_url();
     let backend = Backend::of_url(&url);
     if backend == Backend::Sqlite
@@ -107,6 +113,7 @@ pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         runs: RunControl::default(),
         logins: Default::default(),
         quota: Default::default(),
+        clock,
         webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
         statements,
     })
@@ -186,7 +193,12 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 
 /// Binds and serves until `shutdown` fires.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    let state = open(config).await?;
+    start_with_clock(config, Clock::system()).await
+}
+
+/// [`start`] with recurring work planned by `clock` (a manual one in tests).
+pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<Running> {
+    let state = open(config, clock).await?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -226,6 +238,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         state.bus.clone(),
         background.subscribe(),
     );
+    let recurring = (config.engine.run_schedule_poll_ms > 0).then(|| {
+        Recurring {
+            pool: engine_pool.clone(),
+            bus: state.bus.clone(),
+            control: state.runs.clone(),
+            clock: state.clock.clone(),
+            grace: chrono::Duration::seconds(config.engine.run_schedule_grace_seconds),
+        }
+        .spawn(
+            std::time::Duration::from_millis(config.engine.run_schedule_poll_ms),
+            background.subscribe(),
+        )
+    });
     let engine = Engine::start(
         &config.engine,
         engine_pool,
@@ -251,6 +276,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         engine,
         background,
         webhooks,
+        recurring,
     })
 }
 

@@ -16,6 +16,8 @@ pub struct AppState {
     pub quota: crate::organizations::quota::ApiQuota,
     /// Failed-login slowdown of this process.
     pub logins: crate::auth::throttle::LoginThrottle,
+    /// The time recurring work is planned by.
+    pub clock: crate::clock::Clock,
     /// This process's webhook sender.
     pub webhooks: crate::webhooks::dispatcher::Webhooks,
     /// SQL statements run by this process.

@@ -7,7 +7,8 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 24] = [
+const TABLES: [&str; 25] = [
+    "run_schedules",
     "webhooks",
     "webhook_deliveries",
     "webhook_attempts",
@@ -128,6 +129,7 @@ async fn models_match_tables(url: &str) {
         model!(webhooks, gateway::webhooks::Webhook);
         model!(webhook_deliveries, gateway::webhooks::WebhookDelivery);
         model!(webhook_attempts, gateway::webhooks::WebhookAttempt);
+        model!(run_schedules, gateway::run_schedules::RunSchedule);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -142,7 +144,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 11);
+    assert_eq!(applied.len(), 12);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -152,7 +154,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 11);
+    assert_eq!(reverted.len(), 12);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

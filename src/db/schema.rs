@@ -177,6 +177,7 @@ diesel::table! {
         event_seq -> BigInt,
         project_id -> Nullable<PortableUuid>,
         template_id -> Nullable<PortableUuid>,
+        schedule_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -544,6 +545,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
+
+    run_schedules (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        team_id -> PortableUuid,
+        template_id -> Nullable<PortableUuid>,
+        created_by -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        name -> Varchar,
+        #[max_length = 120]
+        cron -> Varchar,
+        #[max_length = 64]
+        timezone -> Varchar,
+        inputs -> PortableJson,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 20]
+        missed_policy -> Varchar,
+        next_run_at -> Nullable<PortableTimestamp>,
+        last_run_at -> Nullable<PortableTimestamp>,
+        last_run_id -> Nullable<PortableUuid>,
+        last_error -> Nullable<Text>,
+        run_count -> Integer,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -563,6 +595,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     roles,
     rotation_assignments,
     run_events,
+    run_schedules,
     run_steps,
     runs,
     schedule_exceptions,

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod openai;
 pub mod pricing;
 pub mod prompt;
+pub mod recurring;
 mod scheduler;
 pub mod simulated;
 mod worker;
@@ -67,6 +68,13 @@ pub struct EngineConfig {
     /// First retry backoff; doubles per retry, with jitter.
     #[arg(long, env = "OPENAI_RETRY_BACKOFF_MS", default_value_t = 500)]
     pub openai_retry_backoff_ms: u64,
+    /// How often due run schedules are looked for; 0 leaves them to other processes.
+    #[arg(long, env = "RUN_SCHEDULE_POLL_MS", default_value_t = 1000)]
+    pub run_schedule_poll_ms: u64,
+    /// How late an occurrence may start and still be on time; older ones were missed
+    /// and follow the schedule's `missedPolicy`.
+    #[arg(long, env = "RUN_SCHEDULE_GRACE_SECONDS", default_value_t = 60)]
+    pub run_schedule_grace_seconds: i64,
 }
 
 impl Default for EngineConfig {
@@ -83,6 +91,8 @@ impl Default for EngineConfig {
             openai_timeout_ms: 120_000,
             openai_max_retries: 3,
             openai_retry_backoff_ms: 500,
+            run_schedule_poll_ms: 1000,
+            run_schedule_grace_seconds: 60,
         }
     }
 }
@@ -94,6 +104,10 @@ impl EngineConfig {
             "RUN_LEASE_SECONDS must be at least 1"
         );
         anyhow::ensure!(self.run_poll_ms >= 10, "RUN_POLL_MS must be at least 10");
+        anyhow::ensure!(
+            self.run_schedule_grace_seconds >= 0,
+            "RUN_SCHEDULE_GRACE_SECONDS must not be negative"
+        );
         openai::OpenAiBackend::parse_model_map(&self.openai_model_map)
             .map_err(|e| anyhow::anyhow!("OPENAI_MODEL_MAP: {e}"))?;
         Ok(())

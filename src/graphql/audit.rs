@@ -52,6 +52,11 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "updateWebhook" => ("webhook.update", "webhook"),
         "deleteWebhook" => ("webhook.delete", "webhook"),
         "testWebhook" => ("webhook.test", "webhook"),
+        "createRunSchedule" => ("run_schedule.create", "run_schedule"),
+        "updateRunSchedule" => ("run_schedule.update", "run_schedule"),
+        "pauseRunSchedule" => ("run_schedule.pause", "run_schedule"),
+        "resumeRunSchedule" => ("run_schedule.resume", "run_schedule"),
+        "deleteRunSchedule" => ("run_schedule.delete", "run_schedule"),
         _ => ("mutation", "mutation"),
     }
 }

@@ -482,3 +482,14 @@ impl Loader<DeliveryAttemptsKey> for Db {
         Ok(group(keys, rows, |a| DeliveryAttemptsKey(a.delivery_id)))
     }
 }
+
+/// A recurring run schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunScheduleKey(pub Id);
+
+by_id_loader!(
+    RunScheduleKey,
+    crate::run_schedules::RunSchedule,
+    crate::run_schedules::queries::by_ids,
+    id
+);

@@ -11,6 +11,7 @@ pub mod scalars;
 #[macro_use]
 pub mod scheduling;
 pub mod projects;
+pub mod run_schedules;
 pub mod subscription;
 pub mod templates;
 pub mod types;
@@ -28,6 +29,7 @@ pub struct Query(
     projects::ProjectQuery,
     templates::TemplateQuery,
     webhooks::WebhookQuery,
+    run_schedules::RunScheduleQuery,
     scheduling::SchedulingQuery,
 );
 
@@ -38,6 +40,7 @@ pub struct Mutation(
     projects::ProjectMutation,
     templates::TemplateMutation,
     webhooks::WebhookMutation,
+    run_schedules::RunScheduleMutation,
     scheduling::SchedulingMutation,
 );
 

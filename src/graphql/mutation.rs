@@ -821,6 +821,7 @@ impl Mutation {
                 .transpose()
                 .gql()?,
             template_id,
+            schedule_id: None,
             inputs: input.inputs.0,
             config,
         };

@@ -76,6 +76,8 @@ pub struct Run {
     pub project_id: Option<Id>,
     /// The template whose phases the run follows, if any.
     pub template_id: Option<Id>,
+    /// The recurring schedule that started the run, if any.
+    pub schedule_id: Option<Id>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]

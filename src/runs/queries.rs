@@ -119,7 +119,7 @@ pub async fn recent_by_teams(
                 "SELECT id, organization_id, team_id, triggered_by, kind, status, inputs, execution_config, \
                    estimated_cost, result, error_message, total_steps, completed_steps, tokens_used, cost, \
                    duration_ms, claimed_by, lease_expires_at, started_at, completed_at, created_at, updated_at, event_seq, \
-                   project_id, template_id \
+                   project_id, template_id, schedule_id \
                  FROM (SELECT runs.*, ROW_NUMBER() OVER ( \
                          PARTITION BY team_id ORDER BY created_at DESC, id DESC) AS rn \
                        FROM runs WHERE organization_id = ? AND team_id IN ({placeholders}) {}) \

@@ -64,7 +64,7 @@ impl ExecutionConfigInput {
     }
 }
 
-fn check_inputs(inputs: &serde_json::Value) -> AppResult<()> {
+pub fn check_inputs(inputs: &serde_json::Value) -> AppResult<()> {
     let Some(object) = inputs.as_object() else {
         return Err(AppError::bad_input(
             "inputs",
@@ -98,6 +98,8 @@ pub struct RunRequest {
     pub project_id: Option<Id>,
     /// One step per phase of this template instead of one per role.
     pub template_id: Option<Id>,
+    /// The recurring schedule starting the run, if any.
+    pub schedule_id: Option<Id>,
     pub inputs: serde_json::Value,
     pub config: ExecutionConfigInput,
 }
@@ -111,10 +113,27 @@ pub async fn start_run(
     actor: &Actor,
     request: RunRequest,
 ) -> AppResult<(Run, Vec<RunEvent>)> {
+    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<(
+        Run,
+        Vec<RunEvent>
+    )> {
+        start_run_in(tx, bus, actor, request).await
+    })
+}
+
+/// [`start_run`] inside the caller's transaction (scoped to the actor's organization).
+/// Every refusal comes before the first write, so a caller may record it and commit.
+pub async fn start_run_in(
+    tx: &mut Conn<'_>,
+    bus: &EventBus,
+    actor: &Actor,
+    request: RunRequest,
+) -> AppResult<(Run, Vec<RunEvent>)> {
     let RunRequest {
         team_id,
         project_id,
         template_id,
+        schedule_id,
         inputs,
         config,
     } = request;
@@ -123,200 +142,194 @@ pub async fn start_run(
     let config = config.validate()?;
     let org = actor.organization_id;
     let now = Timestamp::now();
-    tenant_transaction!(conn, actor.organization_id, |tx| -> AppResult<(
-        Run,
-        Vec<RunEvent>
-    )> {
-        let team = team_queries::lock(tx, org, team_id)
-            .await?
-            .ok_or(AppError::not_found("team"))?;
-        if let Some(project) = project_id {
-            crate::projects::service::ensure_project(tx, org, project).await?;
-        }
-        // A run belongs to the project it names, or else to its team's.
-        let project_id = project_id.or(team.project_id);
-        let roles: Vec<_> = team_queries::roles_of_teams(tx, org, &[team_id])
-            .await?
-            .into_iter()
-            .filter(|r| r.is_active)
-            .collect();
-        if roles.is_empty() {
-            return Err(AppError::bad_input(
-                "teamId",
-                "the team has no active role to perform the run",
-            ));
-        }
-        let snapshot = |role: &crate::teams::Role| AgentSnapshot {
-            title: role.title.clone(),
-            description: role.description.clone(),
-            expertise: role.expertise.as_str().to_string(),
-            llm_model: role.llm_model.clone(),
-            llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
-            agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
-        };
-        // One step per active role, or per phase of the template: (input, role, name).
-        let mut planned: Vec<(StepInput, Id, String)> = Vec::new();
-        match template_id {
-            None => {
-                for role in &roles {
-                    let task = match &role.description {
-                        Some(d) if !d.is_empty() => d.clone(),
-                        _ => format!("Deliver the {}'s part of the team's work", role.title),
-                    };
-                    let input = StepInput {
-                        task,
-                        agent: snapshot(role),
-                        phase: None,
-                    };
-                    planned.push((input, role.id, role.title.clone()));
-                }
-            }
-            Some(template_id) => {
-                let template = crate::templates::queries::usable(tx, org, &[template_id])
-                    .await?
-                    .pop()
-                    .ok_or(AppError::not_found("template"))?;
-                for phase in template.phase_list() {
-                    let Some(role) = crate::templates::role_for(&phase, &roles) else {
-                        let wanted = match (&phase.role_title, phase.expertise) {
-                            (Some(title), _) => format!("an active role titled `{title}`"),
-                            (None, Some(e)) => format!("an active {} role", e.as_str()),
-                            (None, None) => "a role".to_string(),
-                        };
-                        return Err(AppError::bad_input(
-                            "templateId",
-                            format!(
-                                "phase `{}` of the template needs {wanted}, which the team lacks",
-                                phase.code
-                            ),
-                        ));
-                    };
-                    let input = StepInput {
-                        task: crate::templates::fill(&phase.prompt, &inputs, "inputs")?,
-                        agent: snapshot(role),
-                        phase: Some(phase.code.clone()),
-                    };
-                    planned.push((input, role.id, phase.name.clone()));
-                }
+    let team = team_queries::lock(tx, org, team_id)
+        .await?
+        .ok_or(AppError::not_found("team"))?;
+    if let Some(project) = project_id {
+        crate::projects::service::ensure_project(tx, org, project).await?;
+    }
+    // A run belongs to the project it names, or else to its team's.
+    let project_id = project_id.or(team.project_id);
+    let roles: Vec<_> = team_queries::roles_of_teams(tx, org, &[team_id])
+        .await?
+        .into_iter()
+        .filter(|r| r.is_active)
+        .collect();
+    if roles.is_empty() {
+        return Err(AppError::bad_input(
+            "teamId",
+            "the team has no active role to perform the run",
+        ));
+    }
+    let snapshot = |role: &crate::teams::Role| AgentSnapshot {
+        title: role.title.clone(),
+        description: role.description.clone(),
+        expertise: role.expertise.as_str().to_string(),
+        llm_model: role.llm_model.clone(),
+        llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
+        agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
+    };
+    // One step per active role, or per phase of the template: (input, role, name).
+    let mut planned: Vec<(StepInput, Id, String)> = Vec::new();
+    match template_id {
+        None => {
+            for role in &roles {
+                let task = match &role.description {
+                    Some(d) if !d.is_empty() => d.clone(),
+                    _ => format!("Deliver the {}'s part of the team's work", role.title),
+                };
+                let input = StepInput {
+                    task,
+                    agent: snapshot(role),
+                    phase: None,
+                };
+                planned.push((input, role.id, role.title.clone()));
             }
         }
-        let plan: Vec<StepInput> = planned.iter().map(|(input, _, _)| input.clone()).collect();
-        let agents: Vec<_> = plan.iter().map(|s| (&s.agent, s.task.as_str())).collect();
-        let estimate = pricing::estimate_run(&agents, &inputs, config.quality_preference);
-
-        let budget = &team.monthly_budget.0;
-        let spent = &team.current_spend.0;
-        let remaining = budget - spent;
-        if remaining.sign() != bigdecimal::num_bigint::Sign::Plus {
-            return Err(AppError::BudgetExceeded(format!(
-                "the team's monthly budget is used up: {} spent of {}",
-                usd(spent),
-                usd(budget)
-            )));
+        Some(template_id) => {
+            let template = crate::templates::queries::usable(tx, org, &[template_id])
+                .await?
+                .pop()
+                .ok_or(AppError::not_found("template"))?;
+            for phase in template.phase_list() {
+                let Some(role) = crate::templates::role_for(&phase, &roles) else {
+                    let wanted = match (&phase.role_title, phase.expertise) {
+                        (Some(title), _) => format!("an active role titled `{title}`"),
+                        (None, Some(e)) => format!("an active {} role", e.as_str()),
+                        (None, None) => "a role".to_string(),
+                    };
+                    return Err(AppError::bad_input(
+                        "templateId",
+                        format!(
+                            "phase `{}` of the template needs {wanted}, which the team lacks",
+                            phase.code
+                        ),
+                    ));
+                };
+                let input = StepInput {
+                    task: crate::templates::fill(&phase.prompt, &inputs, "inputs")?,
+                    agent: snapshot(role),
+                    phase: Some(phase.code.clone()),
+                };
+                planned.push((input, role.id, phase.name.clone()));
+            }
         }
-        if estimate.0 > remaining {
-            return Err(AppError::BudgetExceeded(format!(
-                "the estimated cost {} exceeds the remaining budget {}",
-                crate::db::types::format_scaled(&estimate.0, 4),
-                usd(&remaining)
-            )));
-        }
-        let projected = spent + &estimate.0;
-        let warning = projected.clone() * BigDecimal::from(10) > budget * BigDecimal::from(9);
+    }
+    let plan: Vec<StepInput> = planned.iter().map(|(input, _, _)| input.clone()).collect();
+    let agents: Vec<_> = plan.iter().map(|s| (&s.agent, s.task.as_str())).collect();
+    let estimate = pricing::estimate_run(&agents, &inputs, config.quality_preference);
 
-        let kinds_count = if warning { 2 } else { 1 };
-        let run = Run {
+    let budget = &team.monthly_budget.0;
+    let spent = &team.current_spend.0;
+    let remaining = budget - spent;
+    if remaining.sign() != bigdecimal::num_bigint::Sign::Plus {
+        return Err(AppError::BudgetExceeded(format!(
+            "the team's monthly budget is used up: {} spent of {}",
+            usd(spent),
+            usd(budget)
+        )));
+    }
+    if estimate.0 > remaining {
+        return Err(AppError::BudgetExceeded(format!(
+            "the estimated cost {} exceeds the remaining budget {}",
+            crate::db::types::format_scaled(&estimate.0, 4),
+            usd(&remaining)
+        )));
+    }
+    let projected = spent + &estimate.0;
+    let warning = projected.clone() * BigDecimal::from(10) > budget * BigDecimal::from(9);
+
+    let kinds_count = if warning { 2 } else { 1 };
+    let run = Run {
+        id: Id::new(),
+        organization_id: org,
+        team_id: Some(team_id),
+        triggered_by: Some(actor.user_id),
+        kind: RunKind::Team,
+        status: RunStatus::Pending,
+        inputs: Json(inputs.clone()),
+        execution_config: Json(serde_json::to_value(config).unwrap_or_default()),
+        estimated_cost: Decimal::from_ten_thousandths(estimate.to_ten_thousandths().unwrap_or(0)),
+        result: None,
+        error_message: None,
+        total_steps: plan.len() as i32,
+        completed_steps: 0,
+        tokens_used: 0,
+        cost: Decimal::zero(),
+        duration_ms: None,
+        claimed_by: None,
+        lease_expires_at: None,
+        started_at: None,
+        completed_at: None,
+        created_at: now,
+        updated_at: now,
+        event_seq: kinds_count,
+        project_id,
+        template_id,
+        schedule_id,
+    };
+    let steps: Vec<RunStep> = planned
+        .into_iter()
+        .enumerate()
+        .map(|(position, (input, role_id, name))| RunStep {
             id: Id::new(),
             organization_id: org,
-            team_id: Some(team_id),
-            triggered_by: Some(actor.user_id),
-            kind: RunKind::Team,
-            status: RunStatus::Pending,
-            inputs: Json(inputs.clone()),
-            execution_config: Json(serde_json::to_value(config).unwrap_or_default()),
-            estimated_cost: Decimal::from_ten_thousandths(
-                estimate.to_ten_thousandths().unwrap_or(0),
-            ),
-            result: None,
-            error_message: None,
-            total_steps: plan.len() as i32,
-            completed_steps: 0,
+            run_id: run.id,
+            role_id: Some(role_id),
+            position: position as i32,
+            name,
+            status: StepStatus::Pending,
+            input: Some(Json(serde_json::to_value(input).unwrap_or_default())),
+            output: None,
+            prompt_tokens: 0,
+            completion_tokens: 0,
             tokens_used: 0,
             cost: Decimal::zero(),
             duration_ms: None,
-            claimed_by: None,
-            lease_expires_at: None,
+            error_message: None,
             started_at: None,
             completed_at: None,
             created_at: now,
             updated_at: now,
-            event_seq: kinds_count,
-            project_id,
-            template_id,
-        };
-        let steps: Vec<RunStep> = planned
-            .into_iter()
-            .enumerate()
-            .map(|(position, (input, role_id, name))| RunStep {
-                id: Id::new(),
-                organization_id: org,
-                run_id: run.id,
-                role_id: Some(role_id),
-                position: position as i32,
-                name,
-                status: StepStatus::Pending,
-                input: Some(Json(serde_json::to_value(input).unwrap_or_default())),
-                output: None,
-                prompt_tokens: 0,
-                completion_tokens: 0,
-                tokens_used: 0,
-                cost: Decimal::zero(),
-                duration_ms: None,
-                error_message: None,
-                started_at: None,
-                completed_at: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .collect();
-        queries::insert_run(tx, &run).await?;
-        queries::insert_steps(tx, &steps).await?;
-        team_queries_set_running(tx, org, team_id, now).await?;
+        })
+        .collect();
+    queries::insert_run(tx, &run).await?;
+    queries::insert_steps(tx, &steps).await?;
+    team_queries_set_running(tx, org, team_id, now).await?;
 
-        let mut kinds = vec![(RunEventKind::Created, None, None)];
-        if warning {
-            let percent = (projected * BigDecimal::from(100) / budget).round(1);
-            kinds.push((
-                RunEventKind::BudgetWarning,
-                None,
-                Some(format!(
-                    "spend plus this run's estimate reaches {percent}% of the monthly budget {}",
-                    usd(budget)
-                )),
-            ));
-        }
-        let events = events_of(&run, &kinds, now);
-        append(tx, bus, &run, &events).await?;
-        audit::record(
-            tx,
-            actor,
-            Change {
-                action: "run.start",
-                resource_type: "run",
-                resource_id: Some(run.id),
-                new_values: Some(serde_json::json!({
-                    "team_id": team_id,
-                    "inputs": inputs,
-                    "execution_config": run.execution_config.0,
-                    "estimated_cost": run.estimated_cost.to_string_scaled(4),
-                    "total_steps": run.total_steps,
-                })),
-                ..Change::default()
-            },
-        )
-        .await?;
-        Ok((run, events))
-    })
+    let mut kinds = vec![(RunEventKind::Created, None, None)];
+    if warning {
+        let percent = (projected * BigDecimal::from(100) / budget).round(1);
+        kinds.push((
+            RunEventKind::BudgetWarning,
+            None,
+            Some(format!(
+                "spend plus this run's estimate reaches {percent}% of the monthly budget {}",
+                usd(budget)
+            )),
+        ));
+    }
+    let events = events_of(&run, &kinds, now);
+    append(tx, bus, &run, &events).await?;
+    audit::record(
+        tx,
+        actor,
+        Change {
+            action: "run.start",
+            resource_type: "run",
+            resource_id: Some(run.id),
+            new_values: Some(serde_json::json!({
+                "team_id": team_id,
+                "inputs": inputs,
+                "execution_config": run.execution_config.0,
+                "estimated_cost": run.estimated_cost.to_string_scaled(4),
+                "total_steps": run.total_steps,
+            })),
+            ..Change::default()
+        },
+    )
+    .await?;
+    Ok((run, events))
 }
 
 async fn team_queries_set_running(

@@ -126,6 +126,7 @@ pub async fn start(
             event_seq: 1,
             project_id: None,
             template_id: None,
+            schedule_id: None,
         };
         let steps: Vec<RunStep> = days
             .iter()

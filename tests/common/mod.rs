@@ -208,6 +208,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub config: Config,
+    pub clock: gateway::clock::Clock,
 }
 
 impl TestApp {
@@ -231,7 +232,7 @@ impl TestApp {
     ) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
         let config = db.config(limits, engine);
-        Self::spawn_on(db, config).await
+        Self::spawn_on(db, config, gateway::clock::Clock::system()).await
     }
 
     /// A gateway delivering webhooks as `webhooks` says.
@@ -241,11 +242,26 @@ impl TestApp {
     ) -> Option<TestApp> {
         let db = TestDatabase::create(backend).await?;
         let config = db.config_with(Limits::default(), test_engine(), webhooks);
-        Self::spawn_on(db, config).await
+        Self::spawn_on(db, config, gateway::clock::Clock::system()).await
     }
 
-    async fn spawn_on(db: TestDatabase, config: Config) -> Option<TestApp> {
-        let server = gateway::server::start(&config)
+    /// A gateway whose recurring work follows `clock`, with run workers as `engine` says.
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        engine: EngineConfig,
+        clock: gateway::clock::Clock,
+    ) -> Option<TestApp> {
+        let db = TestDatabase::create(backend).await?;
+        let config = db.config(Limits::default(), engine);
+        Self::spawn_on(db, config, clock).await
+    }
+
+    async fn spawn_on(
+        db: TestDatabase,
+        config: Config,
+        clock: gateway::clock::Clock,
+    ) -> Option<TestApp> {
+        let server = gateway::server::start_with_clock(&config, clock.clone())
             .await
             .expect("server starts");
         let base = format!("http://{}", server.addr);
@@ -261,6 +277,7 @@ impl TestApp {
             base,
             client,
             config,
+            clock,
         })
     }
 
@@ -270,7 +287,7 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("server stops cleanly");
         }
-        let server = gateway::server::start(&self.config)
+        let server = gateway::server::start_with_clock(&self.config, self.clock.clone())
             .await
             .expect("server restarts");
         self.base = format!("http://{}", server.addr);

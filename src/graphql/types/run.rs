@@ -141,7 +141,21 @@ impl Run {
         ctx.loaders()?.load_one(UserKey(user)).await.gql()
     }
 
-    /// The run's steps in order.
+    /// The recurring schedule that started the run, if any (null once deleted).
+    async fn schedule(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::run_schedules::RunSchedule>> {
+        match self.schedule_id {
+            Some(s) => ctx
+                .loaders()?
+                .load_one(crate::graphql::loaders::RunScheduleKey(s))
+                .await
+                .gql(),
+            None => Ok(None),
+        }
+    }
+
     /// The template the run follows, if any (null once deleted).
     async fn template(
         &self,
@@ -170,6 +184,7 @@ impl Run {
         Ok(Json(crate::runs::phase_results(&steps)))
     }
 
+    /// The run's steps in order.
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunStep>> {
         Ok(ctx
             .loaders()?

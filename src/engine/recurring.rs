@@ -1,0 +1,87 @@
+//! Starts the runs of recurring schedules when their occurrences come. Every process
+//! may look; the claim in the database lets only one fire each occurrence.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::RunControl;
+use crate::clock::Clock;
+use crate::db::Pool;
+use crate::error::AppResult;
+use crate::events::EventBus;
+use crate::run_schedules::{queries, service};
+
+/// Most schedules fired per look.
+const BATCH: i64 = 100;
+
+/// What a look needs.
+#[derive(Clone)]
+pub struct Recurring {
+    pub pool: Pool,
+    pub bus: EventBus,
+    pub control: RunControl,
+    pub clock: Clock,
+    /// How late an occurrence may fire and still count as on time.
+    pub grace: chrono::Duration,
+}
+
+impl Recurring {
+    /// Fires every due occurrence as of the clock's now; returns how many runs started.
+    pub async fn tick(&self) -> AppResult<usize> {
+        let now = self.clock.now();
+        let due = {
+            let mut pooled = self.pool.get().await?;
+            queries::due(&mut pooled.conn(), now, BATCH).await?
+        };
+        let mut started = 0;
+        for (org, id, at) in due {
+            let mut pooled = self.pool.get().await?;
+            let fired = service::fire(
+                &mut pooled.conn(),
+                &self.bus,
+                org,
+                id,
+                at,
+                now.0,
+                self.grace,
+            )
+            .await;
+            match fired {
+                Ok(Some(outcome)) => {
+                    if let Some((_, events)) = outcome.started {
+                        self.bus.publish_runs(events);
+                        self.control.wake();
+                        started += 1;
+                    } else if let Some(error) = &outcome.schedule.last_error {
+                        tracing::warn!(schedule = %id, error = %error, "a scheduled run could not start");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(schedule = %id, error = %e, "firing a run schedule failed")
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Looks every `poll` until `stop`.
+    pub fn spawn(
+        self,
+        poll: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = self.tick().await {
+                    tracing::warn!(error = %e, "reading due run schedules failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    }
+}
