@@ -39,6 +39,9 @@ struct Ids {
     scheduler_run: String,
     project: String,
     template: String,
+    webhook: String,
+    webhook_delivery: String,
+    run_schedule: String,
 }
 
 impl Ids {
@@ -61,6 +64,9 @@ impl Ids {
             scheduler_run: new(),
             project: new(),
             template: new(),
+            webhook: new(),
+            webhook_delivery: new(),
+            run_schedule: new(),
         }
     }
 
@@ -82,6 +88,9 @@ impl Ids {
             &self.scheduler_run,
             &self.project,
             &self.template,
+            &self.webhook,
+            &self.webhook_delivery,
+            &self.run_schedule,
         ]
     }
 }
@@ -131,6 +140,9 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "managerId" => &ids.user,
         "id" if op.contains("project") => &ids.project,
         "scheduleId" => &ids.schedule,
+        "id" if op.contains("webhookdelivery") => &ids.webhook_delivery,
+        "id" if op.contains("webhook") => &ids.webhook,
+        "id" if op.contains("runschedule") => &ids.run_schedule,
         "id" if op.contains("proposal") => &ids.proposal,
         "id" if op.contains("conflict") => &ids.exception,
         "id" if op.contains("availabilityrule") => &ids.availability_rule,
@@ -266,7 +278,9 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
            rotations(from: \"2099-01-04\", to: \"2099-01-10\") { id userId rotationType } \
            scheduleConflicts { edges { node { id resolved } } } \
            projects { edges { node { id name status priority teams { id } runs { totalCount } } } } \
-           templates { edges { node { id name version usageCount phases { code } } } } }",
+           templates { edges { node { id name version usageCount phases { code } } } } \
+           webhooks { nodes { id url active events deliveries { totalCount } } } \
+           runSchedules { nodes { id name status cron nextRunAt runCount } } }",
         json!({}),
     )
     .await
@@ -381,6 +395,44 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         json!({ "input": { "id": team, "projectId": project } }),
     )
     .await;
+    // An inactive webhook: its test delivery fails at once, without leaving the machine.
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createWebhook(input: { url: \"https://93.184.216.34/secret\", \
+               events: [RUN_CANCELLED], active: false }) { webhook { id } } }",
+            json!({}),
+        )
+        .await;
+    let webhook = data["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($id: ID!) { testWebhook(input: { id: $id }) { delivery { id status } } }",
+            json!({ "id": webhook }),
+        )
+        .await;
+    assert_eq!(data["testWebhook"]["delivery"]["status"], "FAILED");
+    let webhook_delivery = data["testWebhook"]["delivery"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($input: CreateRunScheduleInput!) { createRunSchedule(input: $input) { \
+               runSchedule { id } } }",
+            json!({ "input": { "teamId": team, "cron": "0 0 1 1 *", "name": "Secret schedule",
+                "inputs": { "topic": "secret" } } }),
+        )
+        .await;
+    let run_schedule = data["createRunSchedule"]["runSchedule"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = Ids {
         team,
         role,
@@ -398,6 +450,9 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         scheduler_run: scheduling[8].clone(),
         project,
         template,
+        webhook,
+        webhook_delivery,
+        run_schedule,
     };
     let missing = Ids::missing();
     let secrets = ids.all();
@@ -452,7 +507,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
             }
         }
     }
-    assert!(probed >= 45, "only {probed} operations took ids");
+    assert!(probed >= 65, "only {probed} operations took ids");
 
     // Subscriptions that take ids: refused like a missing id, before any event.
     let mut subscriptions = 0;

@@ -475,6 +475,155 @@ async fn targets_are_checked(app: &TestApp) {
     assert_eq!(error_code(&body), "NOT_FOUND");
 }
 
+async fn scheduling_and_budget_events_are_announced(app: &mut TestApp) {
+    let receiver = Receiver::start().await;
+    let admin = app.sign_up("events").await;
+    let org = app.organization_id(&admin).await;
+    create(
+        app,
+        &admin,
+        &receiver.url("events"),
+        json!(["SCHEDULE_CREATED", "PROPOSAL_CREATED", "BUDGET_WARNING"]),
+    )
+    .await;
+
+    // A manual booking announces schedule.created.
+    let ann = app.add_user(org, "ann", OrgRole::Member).await;
+    let ann = app.user_id(&ann).await;
+    app.data(
+        Some(&admin),
+        "mutation($input: AddAvailabilityRuleInput!) { addAvailabilityRule(input: $input) { availabilityRule { id } } }",
+        json!({ "input": { "userId": ann, "dayOfWeek": 0, "startTime": "08:00:00",
+                           "endTime": "16:00:00", "effectiveFrom": "2029-12-01" } }),
+    )
+    .await;
+    let mut events = Vec::new();
+    for name in ["Booked by hand", "Left to the auto-scheduler"] {
+        let data = app
+            .data(
+                Some(&admin),
+                "mutation($input: CreateWorkEventInput!) { createWorkEvent(input: $input) { workEvent { id } } }",
+                json!({ "input": { "event": { "name": name, "startAt": "2030-01-07T08:00:00+00:00",
+                    "dueAt": "2030-01-07T16:00:00+00:00", "estimatedMinutes": 60 } } }),
+            )
+            .await;
+        events.push(data["createWorkEvent"]["workEvent"]["id"].clone());
+    }
+    let booked = app
+        .data(
+            Some(&admin),
+            "mutation($input: ScheduleEmployeeInput!) { scheduleEmployee(input: $input) { schedule { id } } }",
+            json!({ "input": { "workEventId": events[0], "userId": ann,
+                               "scheduledAt": "2030-01-07T09:00:00+00:00" } }),
+        )
+        .await;
+    let schedule = booked["scheduleEmployee"]["schedule"]["id"].clone();
+
+    // The auto-scheduler's proposal announces proposal.created.
+    let data = app
+        .data(
+            Some(&admin),
+            "mutation($input: RunAutoSchedulerInput!) { runAutoScheduler(input: $input) { run { id } } }",
+            json!({ "input": { "from": "2030-01-07", "to": "2030-01-07" } }),
+        )
+        .await;
+    let scheduler_run = data["runAutoScheduler"]["run"]["id"].clone();
+
+    // A run whose estimate passes 90% of its team's budget announces budget.warning.
+    let gpt4_roles = json!([
+        { "title": "Researcher", "expertise": "SENIOR", "llmModel": "gpt-4" },
+        { "title": "Writer", "expertise": "EXPERT", "llmModel": "gpt-4" },
+        { "title": "Reviewer", "expertise": "INTERMEDIATE", "llmModel": "gpt-4" }
+    ]);
+    let probe = app
+        .data(
+            Some(&admin),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": "Roomy", "monthlyBudget": "1000", "roles": gpt4_roles } }),
+        )
+        .await;
+    let probe = probe["createTeam"]["team"]["id"].clone();
+    let started = app
+        .data(
+            Some(&admin),
+            "mutation($input: StartRunInput!) { startRun(input: $input) { run { estimatedCost } } }",
+            json!({ "input": { "teamId": probe, "inputs": { "topic": "hooks" } } }),
+        )
+        .await;
+    let estimate: f64 = started["startRun"]["run"]["estimatedCost"]
+        .as_str()
+        .expect("estimate")
+        .parse()
+        .expect("decimal");
+    // Rounded up to the cent, the budget stays within 10% of an estimate this large.
+    assert!(
+        estimate > 0.1,
+        "three gpt-4 steps cost more than $0.10: {estimate}"
+    );
+    let budget = format!("{:.2}", (estimate * 100.0).ceil() / 100.0);
+    let tight = app
+        .data(
+            Some(&admin),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": "Tight", "monthlyBudget": budget, "roles": gpt4_roles } }),
+        )
+        .await;
+    let tight = tight["createTeam"]["team"]["id"].clone();
+    let warned = start_run(app, &admin, &tight).await;
+
+    let received = receiver
+        .wait_for(
+            "schedule.created, proposal.created and budget.warning",
+            |all| {
+                ["schedule.created", "proposal.created", "budget.warning"]
+                    .iter()
+                    .all(|event| all.iter().any(|r| r.json["event"] == *event))
+            },
+        )
+        .await;
+    let of = |event: &str| {
+        received
+            .iter()
+            .find(|r| r.json["event"] == event)
+            .map(|r| r.json["data"].clone())
+            .expect("received")
+    };
+    let created = of("schedule.created");
+    assert_eq!(created["schedule"]["id"], schedule);
+    assert_eq!(created["schedule"]["userId"], ann);
+    assert_eq!(created["schedule"]["workEventId"], events[0]);
+    let proposed = of("proposal.created");
+    assert_eq!(proposed["proposal"]["runId"], scheduler_run);
+    assert_eq!(proposed["proposal"]["workEventId"], events[1]);
+    // The least-loaded available employee: the admin, as Ann is already booked that day.
+    assert_eq!(proposed["proposal"]["userId"], app.user_id(&admin).await);
+    assert!(
+        proposed["proposal"]["scheduledAt"]
+            .as_str()
+            .expect("time")
+            .starts_with("2030-01-07T"),
+        "{proposed:#}"
+    );
+    let warning = of("budget.warning");
+    assert_eq!(warning["run"]["id"], warned);
+    assert_eq!(warning["run"]["teamId"], tight);
+    assert!(
+        warning["message"]
+            .as_str()
+            .expect("message")
+            .contains("of the monthly budget"),
+        "{warning:#}"
+    );
+    assert_eq!(
+        received
+            .iter()
+            .filter(|r| r.json["event"] == "budget.warning")
+            .count(),
+        1,
+        "the probe run stayed under 90% of its budget"
+    );
+}
+
 macro_rules! webhook_tests {
     ($($name:ident => $body:ident, $config:expr;)+) => {
         $(
@@ -508,6 +657,7 @@ async fn signed(app: &mut TestApp) {
 webhook_tests! {
     signed_retried_and_given_up => signed, fast_retries();
     restart_mid_retry => restart_mid_retry_loses_nothing, retrying_after(1_000);
+    scheduling_and_budget_events => scheduling_and_budget_events_are_announced, fast_retries();
 }
 
 backend_tests! {
