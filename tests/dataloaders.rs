@@ -79,6 +79,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 event_seq: 0,
                 project_id: None,
                 template_id: None,
+                schedule_id: None,
             };
             gateway::runs::queries::insert_run(&mut pooled.conn(), &run)
                 .await
