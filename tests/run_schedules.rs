@@ -254,20 +254,7 @@ async fn occurrences_fire_once_across_gateways(app: &TestApp) {
         .count();
     assert_eq!(orphaned, 3);
 
-    let audit = app
-        .data(
-            Some(&admin),
-            "{ auditLogs(first: 50, filter: { resourceType: \"run_schedule\" }) { nodes { action } } }",
-            json!({}),
-        )
-        .await;
-    let mut actions: Vec<String> = audit["auditLogs"]["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["action"].as_str().expect("action").to_string())
-        .collect();
-    actions.sort();
+    let actions = app.audit_actions(&admin, "run_schedule").await;
     assert_eq!(
         actions,
         [

@@ -283,20 +283,7 @@ async fn signed_deliveries_are_retried_until_they_succeed(app: &TestApp) {
     );
 
     // Every change is audited.
-    let audit = app
-        .data(
-            Some(&admin),
-            "{ auditLogs(first: 50, filter: { resourceType: \"webhook\" }) { nodes { action success } } }",
-            json!({}),
-        )
-        .await;
-    let mut actions: Vec<String> = audit["auditLogs"]["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| n["action"].as_str().expect("action").to_string())
-        .collect();
-    actions.sort();
+    let actions = app.audit_actions(&admin, "webhook").await;
     assert_eq!(
         actions,
         [

@@ -121,30 +121,13 @@ impl RunSchedule {
     ) -> async_graphql::Result<ScheduleRuns> {
         let (org, id) = (self.organization_id, self.id);
         let args = page_args(first, &after, last, &before);
-        let mut pooled = ctx.db().await?;
-        let mut conn = pooled.conn();
-        let total = if wants_total(ctx, &args) {
-            Some(
-                queries::count_runs_of(&mut conn, org, id)
-                    .await
-                    .map_err(AppError::from)
-                    .gql()?,
-            )
-        } else {
-            None
-        };
-        let window = args.window(total).gql()?;
-        let rows = queries::runs_of(&mut conn, org, id, probe(window))
-            .await
-            .map_err(AppError::from)
-            .gql()?;
-        Ok(named_page(
-            rows,
-            window,
-            Total {
-                total_count: total.unwrap_or_default(),
-            },
-        ))
+        sql_page!(
+            ctx,
+            args,
+            |conn| queries::count_runs_of(&mut conn, org, id),
+            |window| queries::runs_of(&mut conn, org, id, window),
+            named_page
+        )
     }
 }
 

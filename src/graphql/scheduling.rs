@@ -48,7 +48,11 @@ pub(crate) fn wants_total(ctx: &Context<'_>, args: &PageArgs<'_>) -> bool {
 /// asked for (or needed to place `last`), and one row more than the page is fetched to
 /// learn whether another page follows.
 macro_rules! sql_page {
-    ($ctx:expr, $args:expr, |$conn:ident| $count:expr, |$window:ident| $list:expr) => {{
+    ($ctx:expr, $args:expr, |$conn:ident| $count:expr, |$window:ident| $list:expr) => {
+        sql_page!($ctx, $args, |$conn| $count, |$window| $list, page)
+    };
+    // `$build` makes the connection: `page`, or `named_page` for a renamed type.
+    ($ctx:expr, $args:expr, |$conn:ident| $count:expr, |$window:ident| $list:expr, $build:ident) => {{
         let mut pooled = $ctx.db().await?;
         let mut $conn = pooled.conn();
         let total = if wants_total($ctx, &$args) {
@@ -59,7 +63,7 @@ macro_rules! sql_page {
         let window = $args.window(total).gql()?;
         let $window = probe(window);
         let rows = $list.await.map_err(AppError::from).gql()?;
-        Ok(page(
+        Ok($build(
             rows,
             window,
             Total {

@@ -398,6 +398,28 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The actions of the organization's audit rows about `resource_type`, sorted.
+    pub async fn audit_actions(&self, token: &str, resource_type: &str) -> Vec<String> {
+        let data = self
+            .data(
+                Some(token),
+                "query($type: String!) { auditLogs(first: 100, filter: { resourceType: $type }) { \
+                 nodes { action } } }",
+                json!({ "type": resource_type }),
+            )
+            .await;
+        let mut actions: Vec<String> = data["auditLogs"]["nodes"]
+            .as_array()
+            .expect("audit rows")
+            .iter()
+            .map(|n| n["action"].as_str().expect("action").to_string())
+            .collect();
+        actions.sort();
+        actions
+    }
+}
+
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
