@@ -202,6 +202,37 @@ async fn occurrences_fire_once_across_gateways(app: &TestApp) {
         json!({ "cron": "15 14 * * *", "timezone": "UTC", "nextRunAt": iso(utc(14, 15, 0)) })
     );
 
+    // A schedule whose template is deleted is paused when it next comes due.
+    let template = app
+        .data(
+            Some(&admin),
+            "mutation { createTemplate(input: { name: \"Report\", phases: [\
+               { code: \"report\", name: \"Report\", expertise: SENIOR, prompt: \"Report on {{topic}}\" }] }) \
+               { template { id } } }",
+            json!({}),
+        )
+        .await["createTemplate"]["template"]["id"]
+        .clone();
+    app.data(
+        Some(&admin),
+        "mutation($input: UpdateRunScheduleInput!) { updateRunSchedule(input: $input) { runSchedule { id } } }",
+        json!({ "input": { "id": fire_once, "templateId": template } }),
+    )
+    .await;
+    app.data(
+        Some(&admin),
+        "mutation($id: ID!) { deleteTemplate(input: { id: $id }) { deletedTemplateId } }",
+        json!({ "id": template }),
+    )
+    .await;
+    app.clock.set(utc(14, 15, 5));
+    assert_eq!(tick_everywhere(&gateways).await, 0);
+    let orphaned = show(app, &admin, fire_once).await;
+    assert_eq!(orphaned["status"], "PAUSED");
+    assert!(orphaned["nextRunAt"].is_null());
+    assert_eq!(orphaned["lastError"], "template not found");
+    assert_eq!(orphaned["runCount"], 3);
+
     // Every started run executes to the end.
     for id in [fire_once, skip] {
         for _ in 0..400 {
@@ -263,6 +294,7 @@ async fn occurrences_fire_once_across_gateways(app: &TestApp) {
             "run_schedule.delete",
             "run_schedule.pause",
             "run_schedule.resume",
+            "run_schedule.update",
             "run_schedule.update"
         ]
     );

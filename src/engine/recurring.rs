@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::RunControl;
 use crate::clock::Clock;
-use crate::db::Pool;
+use crate::db::{Id, Pool, Timestamp};
 use crate::error::AppResult;
 use crate::events::EventBus;
 use crate::run_schedules::{queries, service};
@@ -27,16 +27,40 @@ pub struct Recurring {
 }
 
 impl Recurring {
-    /// Fires every due occurrence as of the clock's now; returns how many runs started.
+    /// Fires every due occurrence as of the clock's now (one instant for the whole
+    /// look, so a long backlog does not make on-time occurrences look missed); returns
+    /// how many runs started.
     pub async fn tick(&self) -> AppResult<usize> {
         let now = self.clock.now();
-        let due = {
-            let mut pooled = self.pool.get().await?;
-            queries::due(&mut pooled.conn(), now, BATCH).await?
-        };
         let mut started = 0;
+        loop {
+            let due = {
+                let mut pooled = self.pool.get().await?;
+                queries::due(&mut pooled.conn(), now, BATCH).await?
+            };
+            let full = due.len() as i64 == BATCH;
+            let (fired, claimed) = self.fire_all(due, now).await;
+            started += fired;
+            // A full batch may hide more; one that claimed nothing (all failing or taken
+            // by another process) would only repeat itself.
+            if !full || claimed == 0 {
+                return Ok(started);
+            }
+        }
+    }
+
+    /// Fires `due` schedules; returns how many runs started and how many occurrences
+    /// this process claimed.
+    async fn fire_all(&self, due: Vec<(Id, Id, Timestamp)>, now: Timestamp) -> (usize, usize) {
+        let (mut started, mut claimed) = (0, 0);
         for (org, id, at) in due {
-            let mut pooled = self.pool.get().await?;
+            let mut pooled = match self.pool.get().await {
+                Ok(pooled) => pooled,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no connection to fire run schedules");
+                    break;
+                }
+            };
             let fired = service::fire(
                 &mut pooled.conn(),
                 &self.bus,
@@ -49,6 +73,7 @@ impl Recurring {
             .await;
             match fired {
                 Ok(Some(outcome)) => {
+                    claimed += 1;
                     if let Some((_, events)) = outcome.started {
                         self.bus.publish_runs(events);
                         self.control.wake();
@@ -63,7 +88,7 @@ impl Recurring {
                 }
             }
         }
-        Ok(started)
+        (started, claimed)
     }
 
     /// Looks every `poll` until `stop`.

@@ -94,7 +94,8 @@ impl RunSchedule {
         self.run_count
     }
 
-    /// Its owner: runs start on their behalf.
+    /// Its owner (whoever created, last changed or resumed it): runs start on their
+    /// behalf.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         match self.created_by {
             Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),

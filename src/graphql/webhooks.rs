@@ -363,8 +363,8 @@ impl WebhookMutation {
     ) -> async_graphql::Result<TestWebhookPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "webhook").gql()?;
-        let mut pooled = ctx.db().await?;
-        let delivery = service::test_webhook(&mut pooled.conn(), actor, &ctx.state().webhooks, id)
+        let state = ctx.state();
+        let delivery = service::test_webhook(&state.pool, actor, &state.webhooks, id)
             .await
             .gql()?;
         Ok(TestWebhookPayload { delivery })

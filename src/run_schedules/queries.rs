@@ -77,6 +77,7 @@ pub async fn save(conn: &mut Conn<'_>, row: &RunSchedule) -> QueryResult<RunSche
     )
     .set((
         run_schedules::name.eq(&row.name),
+        run_schedules::created_by.eq(row.created_by),
         run_schedules::template_id.eq(row.template_id),
         run_schedules::cron.eq(&row.cron),
         run_schedules::timezone.eq(&row.timezone),

@@ -173,6 +173,11 @@ pub async fn change_schedule(
             }
             Transition::Edit => {}
         }
+        if transition != Transition::Pause {
+            // Runs start on behalf of whoever last set the schedule up, not of an
+            // earlier owner who never saw these settings.
+            schedule.created_by = Some(actor.user_id);
+        }
         schedule.updated_at = now;
         let after = queries::save(tx, &schedule).await?;
         let action = match transition {

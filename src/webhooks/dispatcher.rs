@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 
 use super::queries::{self, AttemptRecord};
 use super::{DeliveryStatus, PING, Webhook, WebhookAttempt, WebhookConfig, WebhookDelivery};
-use crate::db::{Conn, Id, Pool, Timestamp};
+use crate::db::{Id, Pool, Timestamp};
 use crate::error::AppResult;
 use crate::events::EventBus;
 use crate::transaction;
@@ -62,6 +62,8 @@ impl Webhooks {
             .connect_timeout(config.timeout())
             // A redirect could lead anywhere, including inward: endpoints must answer.
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve target names itself, past the internal-address guard.
+            .no_proxy()
             .user_agent(concat!("gateway-webhooks/", env!("CARGO_PKG_VERSION")));
         if let Some(resolver) = super::guard::resolver(config.webhook_allow_private_targets) {
             builder = builder.dns_resolver(resolver);
@@ -137,8 +139,7 @@ impl Webhooks {
                 if status.is_success() {
                     answer(code, None)
                 } else {
-                    let text = response.text().await.unwrap_or_default();
-                    let text: String = text.chars().take(200).collect();
+                    let text = error_excerpt(response).await;
                     let error = if text.trim().is_empty() {
                         format!("HTTP {}", status.as_u16())
                     } else {
@@ -162,14 +163,18 @@ impl Webhooks {
     }
 
     /// Makes the next attempt at a delivery this process holds, and stores it. Returns
-    /// the delivery as stored, or `None` when the hold was lost meanwhile.
+    /// the delivery as stored, or `None` when the hold was lost meanwhile. No database
+    /// connection is held while the endpoint is waited for.
     pub async fn attempt(
         &self,
-        conn: &mut Conn<'_>,
+        pool: &Pool,
         delivery: &WebhookDelivery,
     ) -> AppResult<Option<WebhookDelivery>> {
         let number = delivery.attempts + 1;
-        let webhook = queries::find_any(conn, delivery.webhook_id).await?;
+        let webhook = {
+            let mut pooled = pool.get().await?;
+            queries::find_any(&mut pooled.conn(), delivery.webhook_id).await?
+        };
         let answer = match &webhook {
             Some(webhook) if webhook.is_active => self.post(webhook, delivery, number).await,
             _ => Answer {
@@ -211,6 +216,8 @@ impl Webhooks {
             next_attempt_at,
             now,
         };
+        let mut pooled = pool.get().await?;
+        let conn = &mut pooled.conn();
         let stored = transaction!(conn, |tx| -> AppResult<bool> {
             Ok(queries::record_attempt(tx, &record).await?)
         })?;
@@ -247,12 +254,7 @@ impl Webhooks {
         let count = claimed.len();
         futures_util::stream::iter(claimed)
             .for_each_concurrent(limit, |delivery| async move {
-                let outcome = async {
-                    let mut pooled = pool.get().await?;
-                    self.attempt(&mut pooled.conn(), &delivery).await
-                }
-                .await;
-                if let Err(e) = outcome {
+                if let Err(e) = self.attempt(pool, &delivery).await {
                     tracing::error!(delivery = %delivery.id, error = %e, "webhook attempt could not be stored");
                 }
             })
@@ -318,6 +320,20 @@ impl Webhooks {
             }
         }))
     }
+}
+
+/// The start of an error answer's body: at most 1 KiB is read, whatever the endpoint
+/// sends, and 200 characters kept.
+async fn error_excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < 1024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(1024);
+    String::from_utf8_lossy(&bytes).chars().take(200).collect()
 }
 
 /// An error with its causes, e.g. "error sending request: connection refused".

@@ -138,8 +138,20 @@ fn is_embedded_internal_v4(ip: Ipv6Addr) -> bool {
         (s[7] & 0xff) as u8,
     );
     let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0);
+    let local_nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1;
     let compatible = s[0..6].iter().all(|x| *x == 0);
-    (nat64 || compatible) && !is_public_v4(embedded)
+    // 6to4 carries its IPv4 address in bits 16-47; Teredo's is obfuscated: refuse it.
+    let six_to_four = Ipv4Addr::new(
+        (s[1] >> 8) as u8,
+        (s[1] & 0xff) as u8,
+        (s[2] >> 8) as u8,
+        (s[2] & 0xff) as u8,
+    );
+    let teredo = s[0] == 0x2001 && s[1] == 0;
+    teredo
+        || local_nat64
+        || (s[0] == 0x2002 && !is_public_v4(six_to_four))
+        || ((nat64 || compatible) && !is_public_v4(embedded))
 }
 
 /// The HTTP client's resolver: drops internal addresses, and fails a name that has
@@ -195,6 +207,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public(ip(internal)), "{internal} must be refused");
         }

@@ -6,7 +6,7 @@ use super::guard::{self, TargetError};
 use super::{PING, Webhook, WebhookDelivery, WebhookEvent, queries};
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
-use crate::db::{Conn, Id, Json, Timestamp};
+use crate::db::{Conn, Id, Json, Pool, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::teams::clean_optional_text;
 use crate::tenant_transaction;
@@ -46,7 +46,14 @@ async fn target(raw: &str, allow_internal: bool) -> AppResult<String> {
     let refused = |e: TargetError| AppError::bad_input("url", format!("`url` is refused: {e}"));
     let url = guard::parse(raw).map_err(refused)?;
     guard::check(&url, allow_internal).await.map_err(refused)?;
-    Ok(url.to_string())
+    let normalized = url.to_string();
+    if normalized.len() > 2048 {
+        return Err(AppError::bad_input(
+            "url",
+            "`url` must be at most 2048 characters",
+        ));
+    }
+    Ok(normalized)
 }
 
 fn events(list: Vec<WebhookEvent>) -> AppResult<Json> {
@@ -243,7 +250,7 @@ pub async fn delete_webhook(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppRe
 /// delivery with its outcome. The delivery is held by this request from the start, so
 /// no dispatcher sends it too.
 pub async fn test_webhook(
-    conn: &mut Conn<'_>,
+    pool: &Pool,
     actor: &Actor,
     sender: &Webhooks,
     id: Id,
@@ -251,6 +258,8 @@ pub async fn test_webhook(
     actor.require(Permission::WebhooksManage)?;
     let org = actor.organization_id;
     let now = Timestamp::now();
+    let mut pooled = pool.get().await?;
+    let conn = &mut pooled.conn();
     let delivery = tenant_transaction!(conn, org, |tx| -> AppResult<WebhookDelivery> {
         let webhook = queries::lock(tx, org, id)
             .await?
@@ -280,8 +289,9 @@ pub async fn test_webhook(
         .await?;
         Ok(delivery)
     })?;
+    drop(pooled);
     sender
-        .attempt(conn, &delivery)
+        .attempt(pool, &delivery)
         .await?
         .ok_or_else(|| AppError::Internal("the test delivery was taken over".into()))
 }

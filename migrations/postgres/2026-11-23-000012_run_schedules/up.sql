@@ -3,8 +3,10 @@ CREATE TABLE run_schedules (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   organization_id uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
   team_id uuid NOT NULL,
-  -- An organization's own or a public template.
-  template_id uuid REFERENCES orchestration_templates(id) ON DELETE CASCADE,
+  -- An organization's own or a public template. No foreign key: deleting a public
+  -- template must not reach other organizations' schedules; a schedule whose template
+  -- is gone is paused when it next fires.
+  template_id uuid,
   created_by uuid REFERENCES users(id) ON DELETE SET NULL,
   name varchar(255) NOT NULL CHECK (length(trim(name)) > 0),
   cron varchar(120) NOT NULL,

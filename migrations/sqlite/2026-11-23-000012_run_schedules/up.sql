@@ -3,8 +3,10 @@ CREATE TABLE run_schedules (
   id TEXT PRIMARY KEY NOT NULL,
   organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
   team_id TEXT NOT NULL,
-  -- An organization's own or a public template.
-  template_id TEXT REFERENCES orchestration_templates(id) ON DELETE CASCADE,
+  -- An organization's own or a public template. No foreign key: deleting a public
+  -- template must not reach other organizations' schedules; a schedule whose template
+  -- is gone is paused when it next fires.
+  template_id TEXT,
   created_by TEXT REFERENCES users(id) ON DELETE SET NULL,
   name TEXT NOT NULL CHECK (length(trim(name)) > 0 AND length(name) <= 255),
   cron TEXT NOT NULL CHECK (length(cron) <= 120),
