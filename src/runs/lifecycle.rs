@@ -405,9 +405,8 @@ async fn commit_step_pg(
         }),
     };
     match queries::commit_step_pg(conn, &commit).await {
-        Ok(Some(stored)) => {
-            if last {
-                // Deliveries may have been written: let the dispatcher look.
+        Ok(Some((stored, hooked))) => {
+            if hooked > 0 {
                 crate::webhooks::dispatcher::note_written();
             }
             Ok(Some(Committed::Stored {

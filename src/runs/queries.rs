@@ -584,7 +584,7 @@ pub const OVER_BUDGET_ABORT: &str = "division by zero";
 pub async fn commit_step_pg(
     conn: &mut diesel_async::AsyncPgConnection,
     commit: &StepCommit<'_>,
-) -> QueryResult<Option<Run>> {
+) -> QueryResult<Option<(Run, i64)>> {
     const SQL: &str = "WITH r AS ( \
         UPDATE runs SET completed_steps = completed_steps + 1, tokens_used = tokens_used + $8, \
           cost = cost + $7, event_seq = event_seq + $21, status = $22, claimed_by = $23, \
@@ -623,7 +623,8 @@ pub async fn commit_step_pg(
           AND jsonb_exists(h.events, 'run.completed') AND EXISTS (SELECT 1 FROM t) \
         RETURNING id) \
       SELECT r.*, 1 / (SELECT count(*)::int FROM t) AS charged, (SELECT count(*) FROM n) AS notified, \
-        (SELECT count(*) FROM s) AS stored, (SELECT count(*) FROM nx) AS started, (SELECT count(*) FROM e) AS logged \
+        (SELECT count(*) FROM s) AS stored, (SELECT count(*) FROM nx) AS started, (SELECT count(*) FROM e) AS logged, \
+        (SELECT count(*) FROM w) AS hooked \
       FROM r";
     let (channel, payload) = match &commit.notify {
         Some((channel, payload)) => (*channel, payload.as_str()),
@@ -637,9 +638,20 @@ pub async fn commit_step_pg(
         channel,
         payload,
     }
-    .get_result::<Run>(conn)
+    .get_result::<CommittedStep>(conn)
     .await
     .optional()
+    .map(|row| row.map(|row| (row.run, row.hooked)))
+}
+
+/// What [`commit_step_pg`]'s statement returns: the run, and how many webhook
+/// deliveries it wrote.
+#[derive(QueryableByName)]
+struct CommittedStep {
+    #[diesel(embed)]
+    run: Run,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    hooked: i64,
 }
 
 /// [`commit_step_pg`]'s statement. Unlike `sql_query`, diesel may keep it prepared
