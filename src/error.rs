@@ -41,8 +41,14 @@ pub enum AppError {
     },
     #[error("{0}")]
     BudgetExceeded(String),
-    #[error("{0}")]
-    QuotaExceeded(String),
+    /// A plan limit is reached; `limit` names it (as in the plan's `limits`), and a
+    /// monthly limit says when it resets.
+    #[error("{message}")]
+    QuotaExceeded {
+        limit: &'static str,
+        resets_at: Option<chrono::DateTime<chrono::Utc>>,
+        message: String,
+    },
     #[error("{0}")]
     RateLimited(String),
     /// The database is unavailable or a query failed unexpectedly.
@@ -71,6 +77,19 @@ impl AppError {
         AppError::NotFound { resource }
     }
 
+    /// A reached plan limit: `limit` as the plan names it, and its reset for monthly ones.
+    pub fn quota(
+        limit: &'static str,
+        resets_at: Option<chrono::DateTime<chrono::Utc>>,
+        message: impl Into<String>,
+    ) -> AppError {
+        AppError::QuotaExceeded {
+            limit,
+            resets_at,
+            message: message.into(),
+        }
+    }
+
     pub fn forbidden(permission: impl Into<String>) -> AppError {
         AppError::Forbidden {
             permission: permission.into(),
@@ -88,7 +107,7 @@ impl AppError {
             AppError::Rule { conflict: true, .. } => "CONFLICT",
             AppError::Rule { .. } => "BAD_USER_INPUT",
             AppError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
-            AppError::QuotaExceeded(_) => "QUOTA_EXCEEDED",
+            AppError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Db(DbError::Query(e)) => match constraint_kind(e) {
                 Some(Constraint::Unique) => "CONFLICT",

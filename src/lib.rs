@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -129,6 +129,13 @@ async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
     let small = app.sign_up("small").await;
     let large = app.sign_up("large").await;
     seed(app, &small, 5).await;
+    // 25 teams are beyond the free plan's 10.
+    app.data(
+        Some(&large),
+        "mutation { changePlan(input: { plan: ENTERPRISE }) { organization { plan } } }",
+        json!({}),
+    )
+    .await;
     seed(app, &large, 25).await;
 
     let (small_count, small_data) = statements_for(app, &small, 5).await;

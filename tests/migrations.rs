@@ -7,7 +7,10 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 25] = [
+const TABLES: [&str; 28] = [
+    "plans",
+    "subscriptions",
+    "usage_records",
     "run_schedules",
     "webhooks",
     "webhook_deliveries",
@@ -144,7 +147,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 12);
+    assert_eq!(applied.len(), 13);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -154,7 +157,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 12);
+    assert_eq!(reverted.len(), 13);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

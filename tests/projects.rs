@@ -185,7 +185,7 @@ async fn the_plan_limits_projects(app: &TestApp) {
             body["errors"][0]["message"]
                 .as_str()
                 .unwrap_or_default()
-                .contains("5 projects (max_projects)"),
+                .contains("5 projects (projects)"),
             "{body:#}"
         );
     }

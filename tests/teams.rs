@@ -664,6 +664,13 @@ async fn teams_paginate_filter_and_sort(app: &TestApp) {
 
 async fn concurrent_changes_keep_the_rules(app: &TestApp) {
     let token = app.sign_up("acme").await;
+    // Twenty teams are beyond the free plan's 10.
+    app.data(
+        Some(&token),
+        "mutation { changePlan(input: { plan: PRO }) { organization { plan } } }",
+        json!({}),
+    )
+    .await;
     // Twenty teams at once: every write lands (SQLite writers queue, none fail).
     let creates = (0..20).map(|i| {
         app.gql(

@@ -32,6 +32,7 @@ pub enum Permission {
     ApiKeysManage,
     OrganizationManage,
     WebhooksManage,
+    BillingRead,
 }
 
 impl Permission {
@@ -48,6 +49,7 @@ impl Permission {
         Permission::ApiKeysManage,
         Permission::OrganizationManage,
         Permission::WebhooksManage,
+        Permission::BillingRead,
     ];
 
     /// The name used in error messages and in users' extra-permission lists.
@@ -65,6 +67,7 @@ impl Permission {
             Permission::ApiKeysManage => "api_keys.manage",
             Permission::OrganizationManage => "organization.manage",
             Permission::WebhooksManage => "webhooks.manage",
+            Permission::BillingRead => "billing.read",
         }
     }
 
@@ -88,6 +91,7 @@ impl OrgRole {
                     | SchedulesWrite
                     | ProjectsWrite
                     | TemplatesWrite
+                    | BillingRead
             ),
             OrgRole::Member => matches!(permission, RunsStart),
             OrgRole::Viewer => false,

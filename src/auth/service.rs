@@ -77,6 +77,7 @@ pub async fn sign_up(
         let organization = orgs::insert(tx, &organization)
             .await
             .map_err(identity_taken)?;
+        let organization = crate::billing::service::open_account(tx, organization, now).await?;
         let user = user_queries::insert(tx, &user)
             .await
             .map_err(identity_taken)?;

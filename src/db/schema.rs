@@ -576,9 +576,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Bool, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableNumeric, PortableTimestamp, PortableUuid};
+
+    plans (id) {
+        id -> PortableUuid,
+        #[max_length = 20]
+        plan_type -> Varchar,
+        #[max_length = 100]
+        name -> Varchar,
+        price_monthly -> PortableNumeric,
+        price_yearly -> PortableNumeric,
+        #[max_length = 3]
+        currency -> Varchar,
+        features -> PortableJson,
+        limits -> PortableJson,
+        is_active -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{Nullable, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    subscriptions (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        plan_id -> PortableUuid,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 20]
+        billing_cycle -> Varchar,
+        current_period_start -> PortableTimestamp,
+        current_period_end -> PortableTimestamp,
+        cancelled_at -> Nullable<PortableTimestamp>,
+        #[max_length = 255]
+        external_customer_id -> Nullable<Varchar>,
+        #[max_length = 255]
+        external_subscription_id -> Nullable<Varchar>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Nullable, Varchar};
+    use crate::db::sql_types::{PortableNumeric, PortableTimestamp, PortableUuid};
+
+    usage_records (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        subscription_id -> Nullable<PortableUuid>,
+        team_id -> Nullable<PortableUuid>,
+        run_id -> Nullable<PortableUuid>,
+        step_id -> Nullable<PortableUuid>,
+        #[max_length = 100]
+        model -> Nullable<Varchar>,
+        #[max_length = 20]
+        billing_unit -> Varchar,
+        quantity -> BigInt,
+        unit_price -> PortableNumeric,
+        total_cost -> PortableNumeric,
+        #[max_length = 3]
+        currency -> Varchar,
+        #[max_length = 10]
+        usage_day -> Varchar,
+        period_start -> PortableTimestamp,
+        period_end -> PortableTimestamp,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
+diesel::joinable!(subscriptions -> plans (plan_id));
 diesel::joinable!(teams -> organizations (organization_id));
 diesel::joinable!(users -> organizations (organization_id));
 
@@ -591,6 +666,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     employee_profiles,
     orchestration_templates,
     organizations,
+    plans,
     projects,
     roles,
     rotation_assignments,
@@ -601,8 +677,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     schedule_exceptions,
     schedule_proposals,
     schedules,
+    subscriptions,
     teams,
     time_off_requests,
+    usage_records,
     users,
     webhook_attempts,
     webhook_deliveries,

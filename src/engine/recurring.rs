@@ -1,5 +1,6 @@
-//! Starts the runs of recurring schedules when their occurrences come. Every process
-//! may look; the claim in the database lets only one fire each occurrence.
+//! Time-driven work: starts the runs of recurring schedules when their occurrences
+//! come, and renews or expires subscriptions whose billing period ended. Every process
+//! may look; the claims in the database let only one act on each.
 
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ impl Recurring {
     /// how many runs started.
     pub async fn tick(&self) -> AppResult<usize> {
         let now = self.clock.now();
+        if let Err(e) = self.renew(now).await {
+            tracing::warn!(error = %e, "renewing subscriptions failed");
+        }
         let mut started = 0;
         loop {
             let due = {
@@ -47,6 +51,11 @@ impl Recurring {
                 return Ok(started);
             }
         }
+    }
+
+    async fn renew(&self, now: Timestamp) -> AppResult<usize> {
+        let mut pooled = self.pool.get().await?;
+        crate::billing::service::sweep(&mut pooled.conn(), now).await
     }
 
     /// Fires `due` schedules; returns how many runs started and how many occurrences

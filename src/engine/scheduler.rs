@@ -86,6 +86,7 @@ pub(super) async fn execute(
             completion_tokens: 0,
             cost: crate::db::Decimal::zero(),
             duration_ms: clock.elapsed().as_millis() as i64,
+            model: None,
             next_position,
             writes: Some(StepWrites {
                 proposals: plan.proposals,

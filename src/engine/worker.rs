@@ -244,6 +244,7 @@ async fn execute_steps(
             completion_tokens: answer.completion_tokens,
             cost: cost.clone(),
             duration_ms: clock.elapsed().as_millis() as i64,
+            model: Some(answer.model.clone()),
             next_position,
             writes: None,
         };

@@ -37,6 +37,14 @@ pub fn to_gql(err: &AppError) -> async_graphql::Error {
                 field: Some(field), ..
             } => ext.set("field", field.as_str()),
             AppError::Forbidden { permission } => ext.set("permission", permission.as_str()),
+            AppError::QuotaExceeded {
+                limit, resets_at, ..
+            } => {
+                ext.set("limit", *limit);
+                if let Some(at) = resets_at {
+                    ext.set("resetsAt", at.to_rfc3339());
+                }
+            }
             AppError::Rule { rule, field, .. } => {
                 ext.set("rule", *rule);
                 ext.set("field", *field);

@@ -1,6 +1,7 @@
 //! GraphQL: types, loaders, errors and schema assembly.
 
 pub mod audit;
+pub mod billing;
 pub mod context;
 pub mod errors;
 pub mod extension;
@@ -29,6 +30,7 @@ pub struct Query(
     projects::ProjectQuery,
     templates::TemplateQuery,
     webhooks::WebhookQuery,
+    billing::BillingQuery,
     run_schedules::RunScheduleQuery,
     scheduling::SchedulingQuery,
 );
@@ -40,6 +42,7 @@ pub struct Mutation(
     projects::ProjectMutation,
     templates::TemplateMutation,
     webhooks::WebhookMutation,
+    billing::BillingMutation,
     run_schedules::RunScheduleMutation,
     scheduling::SchedulingMutation,
 );

@@ -308,7 +308,7 @@ pub struct UpdateOrganizationInput {
     pub name: Option<String>,
     /// Replaces the settings (a JSON object, at most 64 KiB).
     pub settings: Option<Json<serde_json::Value>>,
-    /// Also sets the plan's limits (users, projects, monthly API requests).
+    /// A new plan sets its limits and starts a new billing period, as `changePlan` does.
     pub plan: Option<Plan>,
 }
 

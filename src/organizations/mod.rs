@@ -78,17 +78,6 @@ impl Slug {
     }
 }
 
-impl Plan {
-    /// The limits a plan sets: (max_users, max_projects, api_quota_limit per month).
-    pub fn limits(self) -> (i32, i32, i32) {
-        match self {
-            Plan::Free => (10, 5, 1_000),
-            Plan::Pro => (50, 50, 100_000),
-            Plan::Enterprise => (1_000, 1_000, 10_000_000),
-        }
-    }
-}
-
 impl Organization {
     pub fn audit_values(&self) -> serde_json::Value {
         serde_json::json!({
@@ -110,8 +99,9 @@ pub struct OrganizationChanges {
     pub plan: Option<Plan>,
 }
 
-/// Updates the actor's organization: name and settings need `organization.manage`,
-/// as does the plan, which also sets the plan's limits.
+/// Updates the actor's organization (needs `organization.manage`). A new plan also
+/// sets its limits and starts a new billing period, as `billing::service::change_plan`
+/// does.
 pub async fn update(
     conn: &mut crate::db::Conn<'_>,
     actor: &crate::auth::permissions::Actor,
@@ -135,16 +125,7 @@ pub async fn update(
             "settings must be a JSON object of at most 64 KiB",
         ));
     }
-    let limits = changes.plan.map(Plan::limits);
-    let update = queries::OrganizationUpdate {
-        name,
-        settings: changes.settings.map(Json),
-        plan: changes.plan,
-        max_users: limits.map(|l| l.0),
-        max_projects: limits.map(|l| l.1),
-        api_quota_limit: limits.map(|l| l.2),
-        updated_at: Some(Timestamp::now()),
-    };
+    let now = Timestamp::now();
     let org = actor.organization_id;
     crate::tenant_transaction!(
         conn,
@@ -153,6 +134,17 @@ pub async fn update(
             let before = queries::lock(tx, org)
                 .await?
                 .ok_or(AppError::not_found("organization"))?;
+            let mut update = queries::OrganizationUpdate::default();
+            if let Some(plan) = changes.plan
+                && plan != before.plan
+            {
+                let chosen = crate::billing::service::offered(tx, plan).await?;
+                crate::billing::service::subscribe(tx, org, &chosen, None, now).await?;
+                update = crate::billing::service::plan_columns(&chosen);
+            }
+            update.name = name;
+            update.settings = changes.settings.map(Json);
+            update.updated_at = Some(now);
             let after = queries::update(tx, org, &update)
                 .await?
                 .ok_or(AppError::not_found("organization"))?;

@@ -78,11 +78,15 @@ impl ApiQuota {
         let count = pending.entry(org).or_insert(0);
         if i64::from(state.used) + *count >= i64::from(state.limit) {
             let reset = period_end(Utc::now());
-            return Err(AppError::QuotaExceeded(format!(
-                "the organization's API quota of {} requests this month is used up; it resets at {}",
-                state.limit,
-                reset.to_rfc3339()
-            )));
+            return Err(AppError::quota(
+                "apiRequestsPerMonth",
+                Some(reset),
+                format!(
+                    "the organization's API quota of {} requests this month (apiRequestsPerMonth) is used up; it resets at {}",
+                    state.limit,
+                    reset.to_rfc3339()
+                ),
+            ));
         }
         *count += 1;
         Ok(())

@@ -121,10 +121,14 @@ pub async fn create_project(
             .ok_or(AppError::not_found("organization"))?;
         let existing = queries::count(tx, org, &queries::ProjectFilter::default()).await?;
         if existing >= i64::from(organization.max_projects) {
-            return Err(AppError::QuotaExceeded(format!(
-                "the organization's plan allows {} projects (max_projects); delete one or change the plan",
-                organization.max_projects
-            )));
+            return Err(AppError::quota(
+                "projects",
+                None,
+                format!(
+                    "the organization's plan allows {} projects (projects); delete one or change the plan",
+                    organization.max_projects
+                ),
+            ));
         }
         apply(tx, &mut project, fields, now).await?;
         let stored = queries::insert(tx, &project)

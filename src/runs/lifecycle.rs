@@ -7,6 +7,7 @@ use super::{
     EventPayload, Progress, Run, RunEvent, RunEventKind, RunStatus, RunStep, StepStatus,
     StepSummary,
 };
+use crate::billing::StepSource;
 use crate::db::{Conn, Decimal, Json, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
@@ -158,6 +159,8 @@ pub struct StepDone {
     pub completion_tokens: i64,
     pub cost: Decimal,
     pub duration_ms: i64,
+    /// The model that answered, for the usage ledger; `None` for work without one.
+    pub model: Option<String>,
     /// The step to start next; `None` after the last one.
     pub next_position: Option<i32>,
     /// Rows the step produced besides its own (an auto-scheduler day's plan), stored
@@ -265,6 +268,20 @@ pub async fn commit_step(
             .ok_or_else(|| {
                 AppError::Internal(format!("step {} of run {run_id} is missing", done.position))
             })?;
+        crate::billing::service::record_step_usage(
+            tx,
+            StepSource {
+                organization_id: org,
+                team_id: run.team_id,
+                run_id,
+                step_id: step.id,
+                model: done.model.as_deref(),
+            },
+            tokens,
+            &done.cost,
+            now,
+        )
+        .await?;
         if let Some(next) = done.next_position {
             queries::start_step(tx, org, run_id, next, now).await?;
         }
@@ -381,6 +398,19 @@ async fn commit_step_pg(
         })
         .collect();
     let output = Json(done.output.clone());
+    let [usage, _] = crate::billing::step_usage(
+        StepSource {
+            organization_id: run.organization_id,
+            team_id: run.team_id,
+            run_id: run.id,
+            step_id: step.id,
+            model: done.model.as_deref(),
+        },
+        None,
+        tokens,
+        &done.cost,
+        now,
+    );
     let commit = queries::StepCommit {
         org: run.organization_id,
         run_id: run.id,
@@ -403,6 +433,7 @@ async fn commit_step_pg(
         } else {
             serde_json::Value::Null
         }),
+        usage: &usage,
     };
     match queries::commit_step_pg(conn, &commit).await {
         Ok(Some((stored, hooked))) => {

@@ -571,6 +571,8 @@ pub struct StepCommit<'a> {
     pub notify: Option<(&'a str, String)>,
     /// The `data` of the `run.completed` webhook deliveries written when `last`.
     pub completion: Json,
+    /// The step's usage lines: its token line (the other is one agent run).
+    pub usage: &'a crate::billing::UsageRecord,
 }
 
 /// Outcome of [`commit_step_pg`] when the statement failed as designed.
@@ -621,6 +623,14 @@ pub async fn commit_step_pg(
         SELECT gen_random_uuid(), $1, h.id, 'run.completed', $25, 'PENDING', 0, $13, $13, $13 \
         FROM webhooks h WHERE $15 AND h.organization_id = $1 AND h.is_active \
           AND jsonb_exists(h.events, 'run.completed') AND EXISTS (SELECT 1 FROM t) \
+        RETURNING id), \
+      u AS ( \
+        INSERT INTO usage_records (id, organization_id, subscription_id, team_id, run_id, step_id, model, \
+          billing_unit, quantity, unit_price, total_cost, currency, usage_day, period_start, period_end, created_at) \
+        SELECT gen_random_uuid(), $1, (SELECT id FROM subscriptions WHERE organization_id = $1), \
+          (SELECT id FROM t), $2, $26, $27, x.unit, x.quantity, x.price, x.cost, 'USD', $28, $29, $30, $13 \
+        FROM (VALUES ('token', $8, $31, $7), ('agent_run', 1, 0, 0)) AS x(unit, quantity, price, cost) \
+        WHERE EXISTS (SELECT 1 FROM t) \
         RETURNING id) \
       SELECT r.*, 1 / (SELECT count(*)::int FROM t) AS charged, (SELECT count(*) FROM n) AS notified, \
         (SELECT count(*) FROM s) AS stored, (SELECT count(*) FROM nx) AS started, (SELECT count(*) FROM e) AS logged, \
@@ -735,6 +745,18 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StepCommitQuery<'_
         out.push_bind_param::<Nullable<PortableTimestamp>, _>(&c.run.completed_at)?;
         out.push_sql(", ");
         out.push_bind_param::<PortableJson, _>(&c.completion)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<PortableUuid>, _>(&c.usage.step_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&c.usage.model)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&c.usage.usage_day)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableTimestamp, _>(&c.usage.period_start)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableTimestamp, _>(&c.usage.period_end)?;
+        out.push_sql(", ");
+        out.push_bind_param::<PortableNumeric, _>(&c.usage.unit_price)?;
         out.push_sql(") AS params");
         Ok(())
     }

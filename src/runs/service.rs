@@ -142,6 +142,8 @@ pub async fn start_run_in(
     let config = config.validate()?;
     let org = actor.organization_id;
     let now = Timestamp::now();
+    // Before the team's lock: limited run starts serialize on the organization first.
+    crate::billing::service::check_run_quota(tx, org, now).await?;
     let team = team_queries::lock(tx, org, team_id)
         .await?
         .ok_or(AppError::not_found("team"))?;

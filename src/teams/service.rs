@@ -76,6 +76,7 @@ pub async fn create_team(
         Team,
         Vec<Role>
     )> {
+        crate::billing::service::check_team_quota(tx, actor.organization_id).await?;
         if let Some(project) = team.project_id {
             crate::projects::service::ensure_project(tx, actor.organization_id, project).await?;
         }

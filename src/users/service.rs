@@ -117,10 +117,14 @@ pub async fn create_user(
             .ok_or(AppError::not_found("organization"))?;
         let members = queries::count_members(tx, org).await?;
         if members >= i64::from(organization.max_users) {
-            return Err(AppError::QuotaExceeded(format!(
-                "the organization's plan allows {} users (max_users)",
-                organization.max_users
-            )));
+            return Err(AppError::quota(
+                "users",
+                None,
+                format!(
+                    "the organization's plan allows {} users (users)",
+                    organization.max_users
+                ),
+            ));
         }
         ensure_login_free(tx, &new.email, &new.username).await?;
         let user = queries::insert(tx, &new).await?;

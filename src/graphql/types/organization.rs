@@ -85,6 +85,23 @@ impl Organization {
         list_teams(ctx, filter, order_by, first, after, last, before).await
     }
 
+    /// How the plan is billed (`null` for an organization loaded straight into the
+    /// database, until its plan is first changed). Needs `billing.read`.
+    async fn subscription(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<crate::billing::Subscription>> {
+        crate::graphql::billing::subscription_of(ctx, self).await
+    }
+
+    /// Where the organization stands against each of its plan's limits.
+    async fn quotas(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::billing::Quota>> {
+        crate::graphql::billing::quotas_of(ctx, self).await
+    }
+
     /// Reports over the organization's runs: top teams, role utilization, budgets.
     async fn analytics(&self, ctx: &Context<'_>) -> async_graphql::Result<OrganizationAnalytics> {
         // Only members of the organization see its reports.
