@@ -1,5 +1,6 @@
 //! A GraphQL API gateway for a multi-tenant AI-workforce platform.
 
+pub mod api_usage;
 pub mod audit;
 pub mod auth;
 pub mod billing;

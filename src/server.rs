@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::api_usage::{ApiCall, CallStatus, Caller, OperationKind};
 use crate::audit::RequestInfo;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
@@ -55,6 +56,11 @@ pub struct Running {
     background: tokio::sync::watch::Sender<bool>,
     webhooks: Option<tokio::task::JoinHandle<()>>,
     recurring: Option<tokio::task::JoinHandle<()>>,
+    /// The API usage writer, stopped after the last request has been served.
+    usage: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 impl Running {
@@ -71,7 +77,10 @@ impl Running {
             // Lets an attempt in flight finish and be stored.
             let _ = webhooks.await;
         }
-        self.task.await??;
+        let served = self.task.await;
+        let _ = self.usage.0.send(true);
+        let _ = self.usage.1.await;
+        served??;
         Ok(())
     }
 }
@@ -115,6 +124,7 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         quota: Default::default(),
         clock,
         webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
+        api_usage: Default::default(),
         statements,
     })
 }
@@ -233,6 +243,11 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
             .clone()
             .run(engine_pool.clone(), background.subscribe()),
     );
+    let (usage_stop, usage_stopped) = tokio::sync::watch::channel(false);
+    let usage = (
+        usage_stop,
+        state.api_usage.spawn(engine_pool.clone(), usage_stopped),
+    );
     let webhooks = state.webhooks.spawn(
         engine_pool.clone(),
         state.bus.clone(),
@@ -277,6 +292,7 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         background,
         webhooks,
         recurring,
+        usage,
     })
 }
 
@@ -557,12 +573,26 @@ async fn execute(
     let state = server.state.clone();
     let scope = BatchScope::default();
     let batching = Batching::Scoped(scope.clone());
+    // Operations that never execute (refused, timed out) are recorded here; the
+    // schema's extension records the rest.
+    let started = std::time::Instant::now();
+    let operation_name = match &batch {
+        BatchRequest::Single(r) => r.operation_name.clone(),
+        BatchRequest::Batch(_) => None,
+    };
+    let caller = Arc::new(std::sync::OnceLock::<Caller>::new());
+    let known_caller = Arc::clone(&caller);
     let work = REQUEST_ID.scope(request_id.clone(), async move {
         let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
-        if let Auth::Authenticated { actor, .. } = &context.auth
-            && let Some(quota) = actor.quota
-        {
-            state.quota.admit(actor.organization_id, quota)?;
+        if let Auth::Authenticated { actor, .. } = &context.auth {
+            let _ = known_caller.set(Caller {
+                organization_id: Some(actor.organization_id),
+                user_id: Some(actor.user_id),
+                api_key_id: actor.api_key_id,
+            });
+            if let Some(quota) = actor.quota {
+                state.quota.admit(actor.organization_id, quota)?;
+            }
         }
         let batch = match batch {
             BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
@@ -579,6 +609,14 @@ async fn execute(
     let response = match tokio::time::timeout(server.limits.request_timeout(), work).await {
         Ok(Ok(response)) => response,
         Ok(Err(refused)) => {
+            unexecuted(
+                server,
+                &caller,
+                operation_name,
+                CallStatus::Refused,
+                started,
+                &request_id,
+            );
             return request_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 refused.code(),
@@ -587,6 +625,14 @@ async fn execute(
         }
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");
+            unexecuted(
+                server,
+                &caller,
+                operation_name,
+                CallStatus::Timeout,
+                started,
+                &request_id,
+            );
             return request_error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "TIMEOUT",
@@ -595,6 +641,26 @@ async fn execute(
         }
     };
     respond(response, wants_graphql_response_json(&parts.headers))
+}
+
+/// Records an operation that did not run to its end.
+fn unexecuted(
+    server: &Server,
+    caller: &std::sync::OnceLock<Caller>,
+    operation_name: Option<String>,
+    status: CallStatus,
+    started: std::time::Instant,
+    request_id: &str,
+) {
+    server.state.api_usage.record(ApiCall::ended(
+        caller.get().copied().unwrap_or_default(),
+        operation_name.as_deref(),
+        OperationKind::Unknown,
+        status,
+        1,
+        started.elapsed(),
+        request_id,
+    ));
 }
 
 /// Serialises a response. With `application/graphql-response+json`, a request that

@@ -7,7 +7,8 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 28] = [
+const TABLES: [&str; 29] = [
+    "api_usage",
     "plans",
     "subscriptions",
     "usage_records",
@@ -147,7 +148,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 13);
+    assert_eq!(applied.len(), 14);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -157,7 +158,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 13);
+    assert_eq!(reverted.len(), 14);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

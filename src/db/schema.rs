@@ -650,6 +650,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    api_usage (id) {
+        id -> PortableUuid,
+        organization_id -> Nullable<PortableUuid>,
+        user_id -> Nullable<PortableUuid>,
+        api_key_id -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        operation_name -> Nullable<Varchar>,
+        #[max_length = 20]
+        operation_type -> Varchar,
+        #[max_length = 20]
+        status -> Varchar,
+        errors_count -> Integer,
+        duration_us -> BigInt,
+        #[max_length = 10]
+        usage_day -> Varchar,
+        #[max_length = 100]
+        request_id -> Nullable<Varchar>,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -659,6 +684,7 @@ diesel::joinable!(users -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
+    api_usage,
     attendance,
     audit_logs,
     availability_overrides,

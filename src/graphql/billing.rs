@@ -1,4 +1,5 @@
-//! Plans, the organization's subscription, its quotas and its usage report.
+//! Plans, the organization's subscription, its quotas, and its usage and API usage
+//! reports.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use super::errors::GqlResult;
 use super::loaders::TeamKey;
 use super::mutation::maybe;
 use super::scalars::Decimal;
+use crate::api_usage::queries::CallGrouping;
 use crate::auth::permissions::Permission;
 use crate::billing::queries::{self, UsageGrouping};
 use crate::billing::service::{self, QuotaUse, SubscriptionChanges};
@@ -265,6 +267,61 @@ pub struct UsageReport {
     pub groups: Vec<UsageGroup>,
 }
 
+/// What `apiUsage` groups by.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ApiUsageGroupBy {
+    /// The operation's name (`null` for anonymous operations).
+    Operation,
+    /// query, mutation, subscription, or unknown (unparsable or refused requests).
+    Type,
+    /// The UTC day.
+    Day,
+    /// ok, partial (data with errors), error, refused (the API quota) or timeout.
+    Status,
+}
+
+/// One group of API calls, with latencies in milliseconds (nearest-rank percentiles).
+#[derive(SimpleObject)]
+pub struct ApiUsageGroup {
+    pub key: Option<String>,
+    pub calls: i64,
+    /// Calls that did not end `ok`.
+    pub failed: i64,
+    /// Errors returned, in total.
+    pub errors: i64,
+    pub average_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// The organization's GraphQL calls over a time range.
+#[derive(SimpleObject)]
+pub struct ApiUsageReport {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub group_by: ApiUsageGroupBy,
+    pub calls: i64,
+    pub failed: i64,
+    /// Busiest first.
+    pub groups: Vec<ApiUsageGroup>,
+}
+
+fn millis(us: i64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn report_range(from: DateTime<Utc>, to: DateTime<Utc>) -> async_graphql::Result<()> {
+    if to <= from || (to - from).num_days() > MAX_REPORT_DAYS {
+        return Err(super::errors::to_gql(&AppError::bad_input(
+            "to",
+            format!("`to` must be after `from`, at most {MAX_REPORT_DAYS} days later"),
+        )));
+    }
+    Ok(())
+}
+
 /// Longest range a usage report covers.
 const MAX_REPORT_DAYS: i64 = 400;
 
@@ -294,12 +351,7 @@ impl BillingQuery {
     ) -> async_graphql::Result<UsageReport> {
         let actor = ctx.actor()?;
         actor.require(Permission::BillingRead).gql()?;
-        if to <= from || (to - from).num_days() > MAX_REPORT_DAYS {
-            return Err(super::errors::to_gql(&AppError::bad_input(
-                "to",
-                format!("`to` must be after `from`, at most {MAX_REPORT_DAYS} days later"),
-            )));
-        }
+        report_range(from, to)?;
         let mut pooled = ctx.db().await?;
         let totals = queries::usage_totals(
             &mut pooled.conn(),
@@ -358,6 +410,69 @@ impl BillingQuery {
         })
     }
 }
+
+#[Object]
+impl ApiUsageQuery {
+    /// The organization's GraphQL calls recorded in `[from, to)` (at most 400 days):
+    /// counts, failures and latency percentiles per group. Calls are written in batches
+    /// a fraction of a second after they are served. Needs `billing.read`.
+    async fn api_usage(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        group_by: ApiUsageGroupBy,
+    ) -> async_graphql::Result<ApiUsageReport> {
+        let actor = ctx.actor()?;
+        actor.require(Permission::BillingRead).gql()?;
+        report_range(from, to)?;
+        let grouping = match group_by {
+            ApiUsageGroupBy::Operation => CallGrouping::Operation,
+            ApiUsageGroupBy::Type => CallGrouping::Kind,
+            ApiUsageGroupBy::Day => CallGrouping::Day,
+            ApiUsageGroupBy::Status => CallGrouping::Status,
+        };
+        let mut pooled = ctx.db().await?;
+        let stats = crate::api_usage::queries::report(
+            &mut pooled.conn(),
+            actor.organization_id,
+            Timestamp(from),
+            Timestamp(to),
+            grouping,
+        )
+        .await
+        .map_err(AppError::from)
+        .gql()?;
+        Ok(ApiUsageReport {
+            from,
+            to,
+            group_by,
+            calls: stats.iter().map(|s| s.calls).sum(),
+            failed: stats.iter().map(|s| s.failed).sum(),
+            groups: stats
+                .into_iter()
+                .map(|s| ApiUsageGroup {
+                    average_ms: if s.calls > 0 {
+                        millis(s.total_us) / s.calls as f64
+                    } else {
+                        0.0
+                    },
+                    key: s.key,
+                    calls: s.calls,
+                    failed: s.failed,
+                    errors: s.errors,
+                    p50_ms: millis(s.p50_us),
+                    p95_ms: millis(s.p95_us),
+                    p99_ms: millis(s.p99_us),
+                    max_ms: millis(s.max_us),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct ApiUsageQuery;
 
 /// Input of `changePlan`.
 #[derive(InputObject)]

@@ -31,6 +31,7 @@ pub struct Query(
     templates::TemplateQuery,
     webhooks::WebhookQuery,
     billing::BillingQuery,
+    billing::ApiUsageQuery,
     run_schedules::RunScheduleQuery,
     scheduling::SchedulingQuery,
 );
@@ -58,6 +59,7 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     )
     .extension(extension::ErrorCodes)
     .extension(audit::MutationAudit)
+    .extension(extension::ApiUsageLog)
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)
