@@ -86,6 +86,12 @@ pub struct Config {
     /// `<data-dir>/jwt-secret` (development only: every instance must share one).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Key sealing `encrypted` organization settings (AES-256-GCM): 64 hex digits or
+    /// base64 of 32 bytes. Without it, one is generated and kept in
+    /// `<data-dir>/settings-key` (development only: every instance must share one, and
+    /// secrets sealed under a lost key cannot be opened).
+    #[arg(long, env = "SETTINGS_ENCRYPTION_KEY", hide_env_values = true)]
+    pub settings_encryption_key: Option<String>,
     /// Lifetime of session tokens in seconds.
     #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 86_400)]
     pub token_ttl_seconds: i64,
@@ -135,6 +141,12 @@ impl Config {
         );
         self.engine.validate()?;
         self.webhooks.validate()?;
+        if let Some(key) = &self.settings_encryption_key {
+            anyhow::ensure!(
+                crate::settings::SettingsCipher::parse_key(key).is_some(),
+                "SETTINGS_ENCRYPTION_KEY must be 64 hex digits or base64 of 32 bytes"
+            );
+        }
         if let Some(secret) = &self.jwt_secret {
             anyhow::ensure!(
                 secret.len() >= 32,

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod scheduling;
 pub mod seed;
 pub mod server;
+pub mod settings;
 pub mod state;
 pub mod teams;
 pub mod templates;

@@ -125,6 +125,7 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         clock,
         webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
         api_usage: Default::default(),
+        settings: crate::settings::SettingsCipher::new(&settings_key(config)?),
         statements,
     })
 }
@@ -152,6 +153,28 @@ fn token_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
     write_private(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     tracing::warn!(path = %path.display(), "no JWT_SECRET set: generated a development secret");
     Ok(secret.into_bytes())
+}
+
+/// The configured settings key, or the development key kept in the data directory.
+fn settings_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    use crate::settings::SettingsCipher;
+    if let Some(key) = &config.settings_encryption_key {
+        return SettingsCipher::parse_key(key)
+            .context("SETTINGS_ENCRYPTION_KEY must be 64 hex digits or base64 of 32 bytes");
+    }
+    let path = config.data_dir.join("settings-key");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && let Some(key) = SettingsCipher::parse_key(&existing)
+    {
+        return Ok(key);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let key: [u8; 32] = rand::random();
+    write_private(&path, &hex::encode(key))
+        .with_context(|| format!("writing {}", path.display()))?;
+    tracing::warn!(path = %path.display(), "no SETTINGS_ENCRYPTION_KEY set: generated a development key");
+    Ok(key)
 }
 
 /// Writes a file only its owner can read.
@@ -271,6 +294,7 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         engine_pool,
         state.bus.clone(),
         state.runs.clone(),
+        state.settings.clone(),
     )?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

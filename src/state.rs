@@ -20,6 +20,8 @@ pub struct AppState {
     pub clock: crate::clock::Clock,
     /// This process's webhook sender.
     pub webhooks: crate::webhooks::dispatcher::Webhooks,
+    /// Seals and opens secret organization settings.
+    pub settings: crate::settings::SettingsCipher,
     /// This process's API usage rows awaiting their write.
     pub api_usage: crate::api_usage::ApiUsage,
     /// SQL statements run by this process.

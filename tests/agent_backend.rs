@@ -1,6 +1,6 @@
 //! The `openai` agent backend against a local server speaking the chat-completions
-//! protocol: request shape, model mapping, retries on errors and slow replies, and
-//! failing a run once the step's attempts are used up.
+//! protocol: request shape, model mapping, retries on errors and slow replies, failing
+//! a run once the step's attempts are used up, and an organization's own API key.
 
 mod common;
 
@@ -110,7 +110,32 @@ fn engine(base_url: String) -> EngineConfig {
 }
 
 async fn run_team(app: &TestApp, max_iterations: i32) -> Value {
-    let token = app.sign_up("acme").await;
+    run_team_of(app, "acme", None, max_iterations).await
+}
+
+/// Signs up `slug` (which sets `own_key` as its `openai.api_key` when given) and runs a
+/// team of two roles to its end.
+async fn run_team_of(
+    app: &TestApp,
+    slug: &str,
+    own_key: Option<&str>,
+    max_iterations: i32,
+) -> Value {
+    let token = app.sign_up(slug).await;
+    if let Some(key) = own_key {
+        let set = app
+            .data(
+                Some(&token),
+                "mutation($input: SetOrganizationSettingInput!) { setOrganizationSetting(input: $input) { \
+                 setting { key dataType value masked } } }",
+                json!({ "input": { "key": "openai.api_key", "dataType": "ENCRYPTED", "value": key,
+                                   "category": "agents" } }),
+            )
+            .await;
+        let setting = &set["setOrganizationSetting"]["setting"];
+        assert_eq!(setting["value"], Value::Null, "a secret is never shown");
+        assert_eq!(setting["masked"], "********");
+    }
     let data = app
         .data(
             Some(&token),
@@ -219,6 +244,45 @@ async fn fails_the_run_after_max_iterations(backend: Backend) {
     // A 400 is not retried by the client; each of the 2 iterations asked once.
     assert_eq!(script.lock().unwrap().requests.len(), 2);
     app.finish().await;
+}
+
+async fn organizations_bring_their_own_key(backend: Backend) {
+    let (url, script) = mock(&[], Reply::Ok).await;
+    let Some(app) = TestApp::spawn_with_engine(backend, engine(url)).await else {
+        return;
+    };
+    let own = run_team_of(&app, "acme", Some("sk-acme-own"), 1).await;
+    assert_eq!(own["status"], "COMPLETED", "{own:#}");
+    let seen: Vec<Option<String>> = script
+        .lock()
+        .unwrap()
+        .requests
+        .drain(..)
+        .map(|(auth, _)| auth)
+        .collect();
+    assert_eq!(seen, vec![Some("Bearer sk-acme-own".to_string()); 2]);
+    // An organization without its own key runs on the configured one.
+    let shared = run_team_of(&app, "globex", None, 1).await;
+    assert_eq!(shared["status"], "COMPLETED", "{shared:#}");
+    let seen: Vec<Option<String>> = script
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(auth, _)| auth.clone())
+        .collect();
+    assert_eq!(seen, vec![Some("Bearer sk-test".to_string()); 2]);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_brings_its_own_key() {
+    organizations_bring_their_own_key(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_brings_its_own_key() {
+    organizations_bring_their_own_key(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

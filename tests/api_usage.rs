@@ -130,6 +130,7 @@ async fn calls_are_reported_by_type_status_and_organization(app: &TestApp) {
     let by_type = report(app, &admin, "TYPE").await;
     assert!(group(&by_type, "mutation").is_some(), "{by_type:#}");
     assert!(group(&by_type, "query").is_some());
+    calls_of(app, &admin, "STATUS", "error", 1).await;
     let by_status = report(app, &admin, "STATUS").await;
     assert!(group(&by_status, "ok").is_some(), "{by_status:#}");
     let failures: i64 = ["partial", "error"]

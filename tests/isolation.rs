@@ -764,6 +764,11 @@ async fn postgres_row_level_security_hides_other_tenants() {
             .get_result(c)
             .await?;
         assert_eq!(orgs.n, 1);
+        // Billing rows too: each organization has its own subscription.
+        let subscriptions: Count = diesel::sql_query("SELECT count(*) AS n FROM subscriptions")
+            .get_result(c)
+            .await?;
+        assert_eq!(subscriptions.n, 1);
         let renamed = diesel::sql_query("UPDATE teams SET description = 'touched'")
             .execute(c)
             .await?;
@@ -775,6 +780,32 @@ async fn postgres_row_level_security_hides_other_tenants() {
     })
     .await
     .expect("the scoped statements run");
+    // Every table that holds tenant rows has row-level security.
+    let unguarded: Vec<(String,)> = {
+        #[derive(diesel::QueryableByName)]
+        struct Table {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        diesel::sql_query(
+            "SELECT c.table_name::text AS name FROM information_schema.columns c \
+             JOIN pg_class k ON k.relname = c.table_name AND k.relkind = 'r' \
+             JOIN pg_namespace n ON n.oid = k.relnamespace AND n.nspname = c.table_schema \
+             WHERE c.table_schema = 'public' AND c.column_name = 'organization_id' \
+               AND NOT k.relrowsecurity ORDER BY 1",
+        )
+        .load::<Table>(&mut conn)
+        .await
+        .expect("tables listed")
+        .into_iter()
+        .map(|t| (t.name,))
+        .collect()
+    };
+    assert_eq!(
+        unguarded,
+        Vec::<(String,)>::new(),
+        "tenant tables without row-level security"
+    );
     let deleted = conn
         .transaction::<_, diesel::result::Error, _>(async |c| {
             c.batch_execute(&gateway::db::tenant_scope_sql(acme_org))

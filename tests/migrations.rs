@@ -7,7 +7,8 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 29] = [
+const TABLES: [&str; 30] = [
+    "organization_settings",
     "api_usage",
     "plans",
     "subscriptions",
@@ -148,7 +149,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 14);
+    assert_eq!(applied.len(), 15);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -158,7 +159,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 14);
+    assert_eq!(reverted.len(), 15);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

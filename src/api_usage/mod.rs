@@ -89,8 +89,8 @@ impl ApiCall {
             organization_id: caller.organization_id,
             user_id: caller.user_id,
             api_key_id: caller.api_key_id,
-            // Names are the client's: cut to what the column holds.
-            operation_name: name.map(|n| n.chars().take(255).collect()),
+            // Names can come straight from the client: only a GraphQL name is kept.
+            operation_name: name.filter(|n| is_name(n)).map(str::to_string),
             operation_type: kind,
             status,
             errors_count: i32::try_from(errors).unwrap_or(i32::MAX),
@@ -101,6 +101,13 @@ impl ApiCall {
             created_at: now,
         }
     }
+}
+
+/// A GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`) that fits the column.
+fn is_name(name: &str) -> bool {
+    name.len() <= 255
+        && name.starts_with(|c: char| c == '_' || c.is_ascii_alphabetic())
+        && name.chars().all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 /// Most rows held in memory awaiting their write; beyond it new rows are dropped (and
@@ -166,6 +173,7 @@ impl ApiUsage {
             loop {
                 let stopping = tokio::select! {
                     received = receiver.recv_many(&mut batch, BATCH) => received == 0,
+                    // Sent, or the sender is gone: either way, time to stop.
                     _ = stop.changed() => true,
                 };
                 if !stopping && batch.len() < BATCH {
@@ -201,25 +209,37 @@ impl ApiUsage {
             return;
         }
         loop {
-            match queries::insert(pool, batch).await {
+            let error = match queries::insert(pool, batch).await {
                 Ok(()) => {
                     self.pending.fetch_sub(batch.len(), Ordering::Relaxed);
                     batch.clear();
                     return;
                 }
-                Err(error) if *stop.borrow() => {
-                    tracing::error!(%error, lost = batch.len(), "could not write API usage at shutdown");
-                    self.pending.fetch_sub(batch.len(), Ordering::Relaxed);
-                    batch.clear();
-                    return;
+                Err(error) => error,
+            };
+            // One row the database refuses must not hold back the others: row by row,
+            // the refused ones are dropped. If none goes in, the database is away.
+            let before = batch.len();
+            let mut refused = Vec::new();
+            for call in batch.drain(..) {
+                if let Err(e) = queries::insert(pool, std::slice::from_ref(&call)).await {
+                    refused.push((call, e));
                 }
-                Err(error) => {
-                    tracing::warn!(%error, rows = batch.len(), "could not write API usage; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = stop.changed() => {}
-                    }
+            }
+            let written = before - refused.len();
+            self.pending.fetch_sub(written, Ordering::Relaxed);
+            if written > 0 || *stop.borrow() || stop.has_changed().is_err() {
+                for (call, e) in &refused {
+                    tracing::error!(error = %e, id = %call.id, "dropping an API usage row the database refuses");
                 }
+                self.pending.fetch_sub(refused.len(), Ordering::Relaxed);
+                return;
+            }
+            batch.extend(refused.into_iter().map(|(call, _)| call));
+            tracing::warn!(%error, rows = batch.len(), "could not write API usage; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
             }
         }
     }

@@ -325,6 +325,8 @@ pub async fn sweep(conn: &mut Conn<'_>, now: Timestamp) -> AppResult<usize> {
     let mut changed = 0;
     for (org, id) in due {
         let done = transaction!(conn, |tx| -> AppResult<bool> {
+            // The organization first, as plan changes lock it, so the two cannot deadlock.
+            orgs::lock(tx, org).await?;
             let Some(mut subscription) = queries::lock_subscription(tx, org).await? else {
                 return Ok(false);
             };

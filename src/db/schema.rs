@@ -675,6 +675,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableTimestamp, PortableUuid};
+
+    organization_settings (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        #[max_length = 100]
+        key -> Varchar,
+        value -> Text,
+        #[max_length = 20]
+        data_type -> Varchar,
+        description -> Nullable<Text>,
+        #[max_length = 50]
+        category -> Varchar,
+        updated_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -691,6 +712,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     availability_rules,
     employee_profiles,
     orchestration_templates,
+    organization_settings,
     organizations,
     plans,
     projects,

@@ -15,6 +15,8 @@ pub struct StepRequest {
     pub max_tokens: i64,
     /// 1 for the first attempt at the step.
     pub attempt: i32,
+    /// The organization's own API key for a hosted backend, when it set one.
+    pub api_key: Option<String>,
 }
 
 /// An agent's answer.

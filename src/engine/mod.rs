@@ -188,6 +188,7 @@ impl Engine {
         pool: Pool,
         bus: EventBus,
         control: RunControl,
+        settings: crate::settings::SettingsCipher,
     ) -> anyhow::Result<Engine> {
         let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -200,6 +201,7 @@ impl Engine {
                 lease: Duration::from_secs(config.run_lease_seconds),
                 poll: Duration::from_millis(config.run_poll_ms),
                 instance: format!("{}", uuid::Uuid::new_v4().simple()),
+                settings,
             });
             for index in 0..config.run_workers {
                 tasks.push(tokio::spawn(worker::run(

@@ -81,9 +81,13 @@ impl OpenAiBackend {
         body
     }
 
-    async fn attempt(&self, body: &serde_json::Value) -> Result<StepReply, BackendError> {
+    async fn attempt(
+        &self,
+        body: &serde_json::Value,
+        api_key: Option<&str>,
+    ) -> Result<StepReply, BackendError> {
         let mut call = self.client.post(&self.url).json(body);
-        if let Some(key) = &self.settings.api_key {
+        if let Some(key) = api_key.or(self.settings.api_key.as_deref()) {
             call = call.bearer_auth(key);
         }
         let response = call.send().await.map_err(|e| {
@@ -148,7 +152,7 @@ impl AgentBackend for OpenAiBackend {
         let mut backoff = self.settings.retry_backoff;
         let mut retries = 0;
         loop {
-            match self.attempt(&body).await {
+            match self.attempt(&body, request.api_key.as_deref()).await {
                 Err(error) if retryable(&error) && retries < self.settings.max_retries => {
                     retries += 1;
                     // Full jitter keeps concurrent workers from retrying in lockstep.

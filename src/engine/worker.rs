@@ -21,6 +21,8 @@ pub(super) struct Shared {
     pub lease: Duration,
     pub poll: Duration,
     pub instance: String,
+    /// Opens organizations' secret settings (their own `openai` key).
+    pub settings: crate::settings::SettingsCipher,
 }
 
 pub(super) async fn run(shared: Arc<Shared>, index: usize, mut stop: watch::Receiver<bool>) {
@@ -95,6 +97,29 @@ async fn execute(shared: &Shared, claim: Claim, stop: &mut watch::Receiver<bool>
 }
 
 /// Renews the claim's lease; flips `switch` once the claim is gone.
+/// The organization's `openai.api_key` setting, opened; `None` (the configured key is
+/// used) when it has none or it cannot be read.
+async fn organization_api_key(shared: &Shared, org: crate::db::Id) -> Option<String> {
+    let mut pooled = match shared.pool.get().await {
+        Ok(pooled) => pooled,
+        Err(error) => {
+            tracing::warn!(%error, "no connection to read the organization's API key");
+            return None;
+        }
+    };
+    crate::settings::service::secret(
+        &mut pooled.conn(),
+        &shared.settings,
+        org,
+        crate::settings::OPENAI_API_KEY,
+    )
+    .await
+    .unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not read the organization's API key");
+        None
+    })
+}
+
 async fn heartbeat(pool: Pool, claim: Claim, lease: Duration, switch: watch::Sender<bool>) {
     let period = (lease / 3).max(Duration::from_millis(100));
     loop {
@@ -151,6 +176,12 @@ async fn execute_steps(
             });
         }
     }
+    // An organization's own key for the hosted backend, opened once per claim.
+    let api_key = if shared.backend.name() == "openai" {
+        organization_api_key(shared, claim.run.organization_id).await
+    } else {
+        None
+    };
     let mut current = claim.run.clone();
     let pending: Vec<_> = claim
         .steps
@@ -185,6 +216,7 @@ async fn execute_steps(
             messages,
             quality: config.quality_preference,
             attempt: 1,
+            api_key: api_key.clone(),
         };
         let clock = Instant::now();
         let mut failure = String::new();
@@ -244,7 +276,8 @@ async fn execute_steps(
             completion_tokens: answer.completion_tokens,
             cost: cost.clone(),
             duration_ms: clock.elapsed().as_millis() as i64,
-            model: Some(answer.model.clone()),
+            // The model the step was priced as, not the provider's name for it.
+            model: Some(input.agent.llm_model.chars().take(100).collect()),
             next_position,
             writes: None,
         };

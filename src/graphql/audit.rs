@@ -49,6 +49,8 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "changePlan" => ("subscription.change_plan", "subscription"),
         "cancelSubscription" => ("subscription.cancel", "subscription"),
         "updateSubscription" => ("subscription.update", "subscription"),
+        "setOrganizationSetting" => ("setting.set", "setting"),
+        "deleteOrganizationSetting" => ("setting.delete", "setting"),
         "startRun" => ("run.start", "run"),
         "cancelRun" => ("run.cancel", "run"),
         "createWebhook" => ("webhook.create", "webhook"),

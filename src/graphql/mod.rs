@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod settings;
 #[macro_use]
 pub mod scheduling;
 pub mod projects;
@@ -32,6 +33,7 @@ pub struct Query(
     webhooks::WebhookQuery,
     billing::BillingQuery,
     billing::ApiUsageQuery,
+    settings::SettingsQuery,
     run_schedules::RunScheduleQuery,
     scheduling::SchedulingQuery,
 );
@@ -44,6 +46,7 @@ pub struct Mutation(
     templates::TemplateMutation,
     webhooks::WebhookMutation,
     billing::BillingMutation,
+    settings::SettingsMutation,
     run_schedules::RunScheduleMutation,
     scheduling::SchedulingMutation,
 );

@@ -179,6 +179,8 @@ impl TestDatabase {
             bind: "127.0.0.1:0".parse().expect("address"),
             log_format: LogFormat::Pretty,
             jwt_secret: Some(JWT_SECRET.into()),
+            // Generated and kept in the data directory, as on a first start.
+            settings_encryption_key: None,
             token_ttl_seconds: 3600,
             db_pool_size: Some(4),
             db_statement_timeout_seconds: 15,
