@@ -54,36 +54,26 @@ async fn typed_settings_and_sealed_secrets(app: &TestApp) {
     assert!(!secret.to_string().contains("sk-very-secret"));
 
     // Values must fit their type; keys their form.
-    let wrong = set(
-        app,
-        &admin,
-        json!({ "key": "runs.max_parallel", "dataType": "INT", "value": "four" }),
-    )
-    .await;
-    assert_eq!(
-        (error_code(&wrong), error_field(&wrong)),
-        ("BAD_USER_INPUT", "value")
-    );
-    let wrong = set(
-        app,
-        &admin,
-        json!({ "key": "runs.auto_retry", "dataType": "BOOL", "value": 1 }),
-    )
-    .await;
-    assert_eq!(
-        (error_code(&wrong), error_field(&wrong)),
-        ("BAD_USER_INPUT", "value")
-    );
-    let wrong = set(
-        app,
-        &admin,
-        json!({ "key": "Bad Key", "dataType": "STRING", "value": "x" }),
-    )
-    .await;
-    assert_eq!(
-        (error_code(&wrong), error_field(&wrong)),
-        ("BAD_USER_INPUT", "key")
-    );
+    for (input, field) in [
+        (
+            json!({ "key": "runs.max_parallel", "dataType": "INT", "value": "four" }),
+            "value",
+        ),
+        (
+            json!({ "key": "runs.auto_retry", "dataType": "BOOL", "value": 1 }),
+            "value",
+        ),
+        (
+            json!({ "key": "Bad Key", "dataType": "STRING", "value": "x" }),
+            "key",
+        ),
+    ] {
+        let wrong = set(app, &admin, input).await;
+        assert_eq!(
+            (error_code(&wrong), error_field(&wrong)),
+            ("BAD_USER_INPUT", field)
+        );
+    }
 
     // Replacing keeps the description and category unless given.
     let replaced = set(

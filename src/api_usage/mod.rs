@@ -155,11 +155,6 @@ impl ApiUsage {
         }
     }
 
-    /// Rows queued and not yet written.
-    pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
-    }
-
     /// Writes queued rows in batches until `stop` fires, then writes what is left.
     pub fn spawn(
         &self,

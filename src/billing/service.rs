@@ -114,14 +114,15 @@ pub async fn record_step_usage(
     Ok(())
 }
 
-/// The organization columns a plan sets.
-pub fn plan_columns(plan: &BillingPlan) -> orgs::OrganizationUpdate {
+/// The organization columns a plan sets, changed at `now`.
+pub fn plan_columns(plan: &BillingPlan, now: Timestamp) -> orgs::OrganizationUpdate {
     let (max_users, max_projects, api_quota_limit) = plan.plan_limits().organization_columns();
     orgs::OrganizationUpdate {
         plan: Some(plan.plan_type),
         max_users: Some(max_users),
         max_projects: Some(max_projects),
         api_quota_limit: Some(api_quota_limit),
+        updated_at: Some(now),
         ..Default::default()
     }
 }
@@ -178,8 +179,7 @@ pub async fn open_account(
         .await?
         .ok_or_else(|| AppError::Internal(format!("the {} plan is missing", organization.plan)))?;
     subscribe(tx, organization.id, &plan, None, now).await?;
-    let mut columns = plan_columns(&plan);
-    columns.updated_at = Some(now);
+    let columns = plan_columns(&plan, now);
     orgs::update(tx, organization.id, &columns)
         .await?
         .ok_or(AppError::not_found("organization"))
@@ -211,8 +211,7 @@ pub async fn change_plan(
         let chosen = offered(tx, plan).await?;
         let previous = plan_in_force(tx, org).await?;
         let (before, after) = subscribe(tx, org, &chosen, cycle, now).await?;
-        let mut columns = plan_columns(&chosen);
-        columns.updated_at = Some(now);
+        let columns = plan_columns(&chosen, now);
         let organization = orgs::update(tx, org, &columns)
             .await?
             .ok_or(AppError::not_found("organization"))?;
@@ -353,8 +352,7 @@ pub async fn sweep(conn: &mut Conn<'_>, now: Timestamp) -> AppResult<usize> {
                         .ok_or_else(|| AppError::Internal("the free plan is missing".into()))?;
                     subscription.status = SubscriptionStatus::Expired;
                     subscription.plan_id = free.id;
-                    let mut columns = plan_columns(&free);
-                    columns.updated_at = Some(now);
+                    let columns = plan_columns(&free, now);
                     orgs::update(tx, org, &columns).await?;
                 }
             }

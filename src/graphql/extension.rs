@@ -120,6 +120,29 @@ impl ApiUsageLogExtension {
             None => (named, OperationKind::Unknown),
         }
     }
+
+    /// Queues the row of an operation that ended.
+    fn record(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        name: Option<&str>,
+        kind: OperationKind,
+        outcome: (CallStatus, usize),
+        elapsed: std::time::Duration,
+    ) {
+        if let Some(state) = ctx.data_opt::<AppState>() {
+            let caller = self.caller.lock().map(|c| *c).unwrap_or_default();
+            state.api_usage.record(ApiCall::ended(
+                caller,
+                name,
+                kind,
+                outcome.0,
+                outcome.1,
+                elapsed,
+                &super::errors::current_request_id(),
+            ));
+        }
+    }
 }
 
 fn caller_of(ctx: &ExtensionContext<'_>) -> Caller {
@@ -143,26 +166,21 @@ impl Extension for ApiUsageLogExtension {
         self.in_request
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let response = next.run(ctx).await;
-        if let Some(state) = ctx.data_opt::<AppState>() {
-            let status = if response.errors.is_empty() {
-                CallStatus::Ok
-            } else if response.data == async_graphql::Value::Null {
-                CallStatus::Error
-            } else {
-                CallStatus::Partial
-            };
-            let (name, kind) = self.operation();
-            let caller = self.caller.lock().map(|c| *c).unwrap_or_default();
-            state.api_usage.record(ApiCall::ended(
-                caller,
-                name.as_deref(),
-                kind,
-                status,
-                response.errors.len(),
-                started.elapsed(),
-                &super::errors::current_request_id(),
-            ));
-        }
+        let status = if response.errors.is_empty() {
+            CallStatus::Ok
+        } else if response.data == async_graphql::Value::Null {
+            CallStatus::Error
+        } else {
+            CallStatus::Partial
+        };
+        let (name, kind) = self.operation();
+        self.record(
+            ctx,
+            name.as_deref(),
+            kind,
+            (status, response.errors.len()),
+            started.elapsed(),
+        );
         response
     }
 
@@ -199,17 +217,14 @@ impl Extension for ApiUsageLogExtension {
         // A subscription counts once, when it starts.
         if !self.in_request.load(std::sync::atomic::Ordering::Relaxed)
             && let Some(name) = subscription
-            && let Some(state) = ctx.data_opt::<AppState>()
         {
-            state.api_usage.record(ApiCall::ended(
-                caller_of(ctx),
+            self.record(
+                ctx,
                 name.as_deref(),
                 OperationKind::Subscription,
-                CallStatus::Ok,
-                0,
+                (CallStatus::Ok, 0),
                 std::time::Duration::ZERO,
-                &super::errors::current_request_id(),
-            ));
+            );
         }
         Ok(document)
     }

@@ -140,7 +140,7 @@ pub async fn update(
             {
                 let chosen = crate::billing::service::offered(tx, plan).await?;
                 crate::billing::service::subscribe(tx, org, &chosen, None, now).await?;
-                update = crate::billing::service::plan_columns(&chosen);
+                update = crate::billing::service::plan_columns(&chosen, now);
             }
             update.name = name;
             update.settings = changes.settings.map(Json);
