@@ -33,6 +33,10 @@ pub enum Permission {
     OrganizationManage,
     WebhooksManage,
     BillingRead,
+    /// Talk to a team's agents (conversations cost tokens, like runs).
+    ConversationsUse,
+    /// Upload and delete the organization's documents.
+    DocumentsWrite,
 }
 
 impl Permission {
@@ -50,6 +54,8 @@ impl Permission {
         Permission::OrganizationManage,
         Permission::WebhooksManage,
         Permission::BillingRead,
+        Permission::ConversationsUse,
+        Permission::DocumentsWrite,
     ];
 
     /// The name used in error messages and in users' extra-permission lists.
@@ -68,6 +74,8 @@ impl Permission {
             Permission::OrganizationManage => "organization.manage",
             Permission::WebhooksManage => "webhooks.manage",
             Permission::BillingRead => "billing.read",
+            Permission::ConversationsUse => "conversations.use",
+            Permission::DocumentsWrite => "documents.write",
         }
     }
 
@@ -92,8 +100,10 @@ impl OrgRole {
                     | ProjectsWrite
                     | TemplatesWrite
                     | BillingRead
+                    | ConversationsUse
+                    | DocumentsWrite
             ),
-            OrgRole::Member => matches!(permission, RunsStart),
+            OrgRole::Member => matches!(permission, RunsStart | ConversationsUse | DocumentsWrite),
             OrgRole::Viewer => false,
         }
     }
