@@ -46,10 +46,59 @@ pub enum Event {
         schedule: Arc<crate::scheduling::Schedule>,
         kind: ChangeKind,
     },
+    /// A conversation's message was stored, or a reply's text was generated.
+    Message(Arc<MessageEvent>),
     /// Events may have been missed (the listener reconnected): subscribers re-read
     /// the event log.
     Resync,
 }
+
+/// What happened to a conversation's message.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+)]
+pub enum MessageEventKind {
+    /// A user's message was stored.
+    UserMessage,
+    /// More of the agent's reply was generated (`delta`).
+    Delta,
+    /// The agent's reply was stored.
+    Completed,
+    /// The agent backend failed; the failed reply was stored.
+    Failed,
+}
+
+/// A conversation event, as subscribers of `messageStream` receive it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct MessageEvent {
+    pub organization_id: Id,
+    pub conversation_id: Id,
+    pub message_id: Id,
+    pub kind: MessageEventKind,
+    /// 1, 2, ... for the deltas of one reply, in order.
+    pub index: i32,
+    pub delta: Option<String>,
+}
+
+/// What a notification carries besides run notices: a conversation event itself
+/// (deltas are stored nowhere, so the event travels whole).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct MessageNotice {
+    from: uuid::Uuid,
+    message: MessageEvent,
+}
+
+/// Any notification on the channel.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Wire {
+    Run(Notice),
+    Message(MessageNotice),
+}
+
+/// The most text one notification carries; longer deltas are split (PostgreSQL
+/// refuses payloads of 8000 bytes or more, and escaping can grow text).
+pub const MAX_NOTIFIED_DELTA_CHARS: usize = 1000;
 
 /// What a notification carries: which events of which run to read.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -102,6 +151,39 @@ impl EventBus {
             if let Some(change) = team_change {
                 self.publish(change);
             }
+        }
+    }
+
+    /// Publishes a conversation event here and, on PostgreSQL, to the other processes
+    /// (a failure to notify them is logged: their subscribers miss the event).
+    pub async fn publish_message(&self, pool: &Pool, event: MessageEvent) {
+        let event = Arc::new(event);
+        self.publish(Event::Message(Arc::clone(&event)));
+        if !matches!(pool, Pool::Pg(_)) {
+            return;
+        }
+        let notice = MessageNotice {
+            from: self.id,
+            message: (*event).clone(),
+        };
+        let Ok(payload) = serde_json::to_string(&notice) else {
+            return;
+        };
+        let sent = async {
+            let mut pooled = pool.get().await.map_err(|e| e.to_string())?;
+            let Conn::Pg(c) = pooled.conn() else {
+                return Ok(());
+            };
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(CHANNEL)
+                .bind::<diesel::sql_types::Text, _>(payload)
+                .execute(c)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        if let Err(error) = sent.await {
+            tracing::warn!(%error, "could not tell other processes of a conversation event");
         }
     }
 
@@ -183,9 +265,18 @@ impl EventBus {
         let mut notifications = std::pin::pin!(conn.notifications_stream());
         while let Some(notification) = notifications.next().await {
             let notification = notification.map_err(|e| e.to_string())?;
-            let Ok(notice) = serde_json::from_str::<Notice>(&notification.payload) else {
-                tracing::warn!(payload = %notification.payload, "ignoring a malformed notification");
-                continue;
+            let notice = match serde_json::from_str::<Wire>(&notification.payload) {
+                Ok(Wire::Run(notice)) => notice,
+                Ok(Wire::Message(notice)) => {
+                    if notice.from != self.id {
+                        self.publish(Event::Message(Arc::new(notice.message)));
+                    }
+                    continue;
+                }
+                Err(_) => {
+                    tracing::warn!(payload = %notification.payload, "ignoring a malformed notification");
+                    continue;
+                }
             };
             if notice.from == self.id {
                 continue;

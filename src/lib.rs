@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod clock;
 pub mod config;
+pub mod conversations;
 pub mod db;
 pub mod engine;
 pub mod error;

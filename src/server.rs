@@ -127,6 +127,7 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         api_usage: Default::default(),
         settings: crate::settings::SettingsCipher::new(&settings_key(config)?),
         statements,
+        agents: config.engine.backend()?,
     })
 }
 

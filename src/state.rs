@@ -26,4 +26,18 @@ pub struct AppState {
     pub api_usage: crate::api_usage::ApiUsage,
     /// SQL statements run by this process.
     pub statements: StatementCounter,
+    /// The agent backend that answers conversations (runs' workers have their own).
+    pub agents: std::sync::Arc<dyn crate::engine::backend::AgentBackend>,
+}
+
+impl AppState {
+    /// What sending a conversation message needs.
+    pub fn replier(&self) -> crate::conversations::service::Replier {
+        crate::conversations::service::Replier {
+            pool: self.pool.clone(),
+            bus: self.bus.clone(),
+            backend: self.agents.clone(),
+            settings: self.settings.clone(),
+        }
+    }
 }

@@ -173,6 +173,8 @@ pub struct UsageRecord {
     pub period_start: Timestamp,
     pub period_end: Timestamp,
     pub created_at: Timestamp,
+    pub conversation_id: Option<Id>,
+    pub message_id: Option<Id>,
 }
 
 /// The blended price per million tokens of `tokens` that cost `cost`, to 4 decimals.
@@ -221,6 +223,8 @@ pub fn step_usage(
         period_start: Timestamp(period_start(now.0)),
         period_end: Timestamp(period_end(now.0)),
         created_at: now,
+        conversation_id: None,
+        message_id: None,
     };
     [
         line(
@@ -231,6 +235,46 @@ pub fn step_usage(
         ),
         line(BillingUnit::AgentRun, 1, Decimal::zero(), Decimal::zero()),
     ]
+}
+
+/// Where a conversation reply's usage came from.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplySource<'a> {
+    pub organization_id: Id,
+    pub team_id: Id,
+    pub conversation_id: Id,
+    pub message_id: Id,
+    pub model: &'a str,
+}
+
+/// The ledger line of a conversation's reply: its tokens, carrying its whole cost.
+pub fn reply_usage(
+    source: ReplySource<'_>,
+    subscription_id: Option<Id>,
+    tokens: i64,
+    cost: &Decimal,
+    now: Timestamp,
+) -> UsageRecord {
+    UsageRecord {
+        id: Id::new(),
+        organization_id: source.organization_id,
+        subscription_id,
+        team_id: Some(source.team_id),
+        run_id: None,
+        step_id: None,
+        model: Some(source.model.to_string()),
+        billing_unit: BillingUnit::Token,
+        quantity: tokens,
+        unit_price: price_per_million(cost, tokens),
+        total_cost: cost.clone(),
+        currency: "USD".to_string(),
+        usage_day: usage_day(now),
+        period_start: Timestamp(period_start(now.0)),
+        period_end: Timestamp(period_end(now.0)),
+        created_at: now,
+        conversation_id: Some(source.conversation_id),
+        message_id: Some(source.message_id),
+    }
 }
 
 /// The UTC day of `at` as `YYYY-MM-DD`, the ledger's day key.

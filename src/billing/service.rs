@@ -114,6 +114,20 @@ pub async fn record_step_usage(
     Ok(())
 }
 
+/// Writes a conversation reply's ledger line (inside the reply's transaction).
+pub async fn record_reply_usage(
+    tx: &mut Conn<'_>,
+    source: super::ReplySource<'_>,
+    tokens: i64,
+    cost: &Decimal,
+    now: Timestamp,
+) -> AppResult<()> {
+    let subscription = queries::subscription_id_of(tx, source.organization_id).await?;
+    let line = super::reply_usage(source, subscription, tokens, cost, now);
+    queries::insert_usage(tx, std::slice::from_ref(&line)).await?;
+    Ok(())
+}
+
 /// The organization columns a plan sets, changed at `now`.
 pub fn plan_columns(plan: &BillingPlan, now: Timestamp) -> orgs::OrganizationUpdate {
     let (max_users, max_projects, api_quota_limit) = plan.plan_limits().organization_columns();

@@ -647,6 +647,8 @@ diesel::table! {
         period_start -> PortableTimestamp,
         period_end -> PortableTimestamp,
         created_at -> PortableTimestamp,
+        conversation_id -> Nullable<PortableUuid>,
+        message_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -696,6 +698,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableNumeric, PortableTimestamp, PortableUuid};
+
+    conversations (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        user_id -> PortableUuid,
+        role_id -> Nullable<PortableUuid>,
+        team_id -> PortableUuid,
+        project_id -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        title -> Nullable<Varchar>,
+        message_count -> Integer,
+        tokens_used -> BigInt,
+        cost -> PortableNumeric,
+        last_message_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableNumeric, PortableTimestamp, PortableUuid};
+
+    messages (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        conversation_id -> PortableUuid,
+        position -> Integer,
+        #[max_length = 20]
+        role -> Varchar,
+        content -> Text,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 100]
+        model -> Nullable<Varchar>,
+        prompt_tokens -> Integer,
+        completion_tokens -> Integer,
+        tokens_used -> Integer,
+        cost -> PortableNumeric,
+        #[max_length = 50]
+        finish_reason -> Nullable<Varchar>,
+        error_message -> Nullable<Text>,
+        duration_ms -> Nullable<BigInt>,
+        created_by -> Nullable<PortableUuid>,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> organizations (organization_id));
 diesel::joinable!(audit_logs -> organizations (organization_id));
 diesel::joinable!(run_steps -> roles (role_id));
@@ -710,7 +763,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_logs,
     availability_overrides,
     availability_rules,
+    conversations,
     employee_profiles,
+    messages,
     orchestration_templates,
     organization_settings,
     organizations,

@@ -42,9 +42,25 @@ pub enum BackendError {
     Malformed(String),
 }
 
+/// Receives an answer's text piece by piece as it is generated.
+pub type Chunks = tokio::sync::mpsc::UnboundedSender<String>;
+
 /// Performs steps. Implementations must be safe to call concurrently.
 #[async_trait::async_trait]
 pub trait AgentBackend: Send + Sync {
     fn name(&self) -> &'static str;
     async fn execute(&self, request: &StepRequest) -> Result<StepReply, BackendError>;
+
+    /// Like [`execute`](Self::execute), sending the answer's text to `chunks` as it is
+    /// generated; the pieces concatenate to the reply's `content`. Backends that cannot
+    /// stream send the whole answer as one piece.
+    async fn stream(
+        &self,
+        request: &StepRequest,
+        chunks: &Chunks,
+    ) -> Result<StepReply, BackendError> {
+        let reply = self.execute(request).await?;
+        let _ = chunks.send(reply.content.clone());
+        Ok(reply)
+    }
 }

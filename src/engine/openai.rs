@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::backend::{AgentBackend, BackendError, StepReply, StepRequest};
+use super::backend::{AgentBackend, BackendError, Chunks, StepReply, StepRequest};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiSettings {
@@ -81,22 +81,25 @@ impl OpenAiBackend {
         body
     }
 
-    async fn attempt(
+    fn transport_error(&self, error: &reqwest::Error) -> BackendError {
+        if error.is_timeout() {
+            BackendError::Timeout(self.settings.request_timeout)
+        } else {
+            BackendError::Transport(error.to_string())
+        }
+    }
+
+    /// Sends the request; a successful response is returned to be read.
+    async fn send(
         &self,
         body: &serde_json::Value,
         api_key: Option<&str>,
-    ) -> Result<StepReply, BackendError> {
+    ) -> Result<reqwest::Response, BackendError> {
         let mut call = self.client.post(&self.url).json(body);
         if let Some(key) = api_key.or(self.settings.api_key.as_deref()) {
             call = call.bearer_auth(key);
         }
-        let response = call.send().await.map_err(|e| {
-            if e.is_timeout() {
-                BackendError::Timeout(self.settings.request_timeout)
-            } else {
-                BackendError::Transport(e.to_string())
-            }
-        })?;
+        let response = call.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         if !status.is_success() {
             let text = response.text().await.unwrap_or_default();
@@ -109,6 +112,15 @@ impl OpenAiBackend {
                 message,
             });
         }
+        Ok(response)
+    }
+
+    async fn attempt(
+        &self,
+        body: &serde_json::Value,
+        api_key: Option<&str>,
+    ) -> Result<StepReply, BackendError> {
+        let response = self.send(body, api_key).await?;
         let reply: Completion = response.json().await.map_err(|e| {
             if e.is_timeout() {
                 BackendError::Timeout(self.settings.request_timeout)
@@ -130,6 +142,115 @@ impl OpenAiBackend {
             model: reply.model.unwrap_or_default(),
             finish_reason: choice.finish_reason,
         })
+    }
+
+    /// One streamed attempt: server-sent `data:` lines of completion chunks, ending
+    /// with `[DONE]`. `sent` tells whether any text reached `chunks` (then the attempt
+    /// must not be retried).
+    async fn attempt_stream(
+        &self,
+        request: &StepRequest,
+        body: &serde_json::Value,
+        chunks: &Chunks,
+        sent: &mut bool,
+    ) -> Result<StepReply, BackendError> {
+        let mut response = self.send(body, request.api_key.as_deref()).await?;
+        let mut stream = StreamedReply::default();
+        let mut pending: Vec<u8> = Vec::new();
+        'read: loop {
+            let Some(bytes) = response
+                .chunk()
+                .await
+                .map_err(|e| self.transport_error(&e))?
+            else {
+                break;
+            };
+            pending.extend_from_slice(&bytes);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    break 'read;
+                }
+                if let Some(text) = stream.read(data)?
+                    && !text.is_empty()
+                {
+                    *sent = true;
+                    let _ = chunks.send(text);
+                }
+            }
+            if pending.len() > MAX_SSE_LINE {
+                return Err(BackendError::Malformed("an event line is too long".into()));
+            }
+        }
+        Ok(stream.finish(request))
+    }
+}
+
+/// Longest server-sent event line accepted.
+const MAX_SSE_LINE: usize = 1 << 20;
+
+/// A streamed reply as its chunks arrive.
+#[derive(Default)]
+struct StreamedReply {
+    content: String,
+    model: Option<String>,
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+}
+
+impl StreamedReply {
+    /// Takes one chunk's JSON; returns the text it adds.
+    fn read(&mut self, data: &str) -> Result<Option<String>, BackendError> {
+        let chunk: StreamChunk = serde_json::from_str(data)
+            .map_err(|e| BackendError::Malformed(format!("a streamed chunk: {e}")))?;
+        if let Some(error) = chunk.error {
+            return Err(BackendError::Malformed(
+                error["message"]
+                    .as_str()
+                    .unwrap_or("the stream reported an error")
+                    .to_string(),
+            ));
+        }
+        if chunk.model.is_some() {
+            self.model = chunk.model;
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage;
+        }
+        let Some(choice) = chunk.choices.into_iter().next() else {
+            return Ok(None);
+        };
+        if choice.finish_reason.is_some() {
+            self.finish_reason = choice.finish_reason;
+        }
+        let text = choice.delta.and_then(|d| d.content);
+        if let Some(text) = &text {
+            self.content.push_str(text);
+        }
+        Ok(text)
+    }
+
+    /// The whole reply; token counts are estimated when the endpoint sent no usage.
+    fn finish(self, request: &StepRequest) -> StepReply {
+        let (prompt_tokens, completion_tokens) = match self.usage {
+            Some(usage) => (usage.prompt_tokens, usage.completion_tokens),
+            None => (
+                super::prompt::prompt_tokens(&request.messages),
+                super::pricing::estimate_tokens(&self.content),
+            ),
+        };
+        StepReply {
+            content: self.content,
+            prompt_tokens,
+            completion_tokens,
+            model: self.model.unwrap_or_default(),
+            finish_reason: self.finish_reason,
+        }
     }
 }
 
@@ -165,6 +286,32 @@ impl AgentBackend for OpenAiBackend {
             }
         }
     }
+
+    async fn stream(
+        &self,
+        request: &StepRequest,
+        chunks: &Chunks,
+    ) -> Result<StepReply, BackendError> {
+        let mut body = self.body(request);
+        body["stream"] = true.into();
+        body["stream_options"] = serde_json::json!({ "include_usage": true });
+        let mut backoff = self.settings.retry_backoff;
+        let mut retries = 0;
+        loop {
+            let mut sent = false;
+            match self.attempt_stream(request, &body, chunks, &mut sent).await {
+                // Once text went out, a retry would repeat it: only silent failures retry.
+                Err(error) if !sent && retryable(&error) && retries < self.settings.max_retries => {
+                    retries += 1;
+                    let wait = backoff.mul_f64(rand::random::<f64>().max(0.1));
+                    tracing::warn!(%error, retries, ?wait, "streamed agent call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    backoff = backoff.saturating_mul(2);
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,6 +330,21 @@ struct Choice {
 #[derive(Deserialize)]
 struct ChoiceMessage {
     content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StreamChunk {
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<StreamChoice>,
+    usage: Option<Usage>,
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct StreamChoice {
+    delta: Option<ChoiceMessage>,
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

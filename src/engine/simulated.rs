@@ -4,7 +4,7 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use super::backend::{AgentBackend, BackendError, StepReply, StepRequest};
+use super::backend::{AgentBackend, BackendError, Chunks, StepReply, StepRequest};
 use super::prompt;
 
 pub struct SimulatedBackend {
@@ -46,31 +46,54 @@ impl AgentBackend for SimulatedBackend {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        let print = fingerprint(request);
-        // Between half the cap and the cap, fixed by the step's content.
-        let cap = request.max_tokens.max(2);
-        let completion_tokens = cap / 2 + (print % (cap as u64 / 2 + 1)) as i64;
-        let task = request
-            .messages
-            .last()
-            .and_then(|m| m.content.lines().next())
-            .unwrap_or("Task")
-            .trim_start_matches("Task: ");
-        let content = format!(
-            "{} ({} expertise) on \"{}\": analysed the inputs and the team's earlier answers; \
-             recommendation #{:04x} with {} completion tokens of reasoning.",
-            request.agent.title,
-            request.agent.expertise,
-            task,
-            print & 0xffff,
-            completion_tokens
-        );
-        Ok(StepReply {
-            content,
-            prompt_tokens: prompt::prompt_tokens(&request.messages),
-            completion_tokens,
-            model: request.agent.llm_model.clone(),
-            finish_reason: Some("stop".into()),
-        })
+        Ok(answer(request))
+    }
+
+    /// The same answer as `execute`, word by word, spread over the configured delay.
+    async fn stream(
+        &self,
+        request: &StepRequest,
+        chunks: &Chunks,
+    ) -> Result<StepReply, BackendError> {
+        let reply = answer(request);
+        let words: Vec<&str> = reply.content.split_inclusive(' ').collect();
+        let pause = self.delay / u32::try_from(words.len().max(1)).unwrap_or(u32::MAX);
+        for word in words {
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            let _ = chunks.send(word.to_string());
+        }
+        Ok(reply)
+    }
+}
+
+/// The deterministic answer to a request.
+fn answer(request: &StepRequest) -> StepReply {
+    let print = fingerprint(request);
+    // Between half the cap and the cap, fixed by the step's content.
+    let cap = request.max_tokens.max(2);
+    let completion_tokens = cap / 2 + (print % (cap as u64 / 2 + 1)) as i64;
+    let task = request
+        .messages
+        .last()
+        .and_then(|m| m.content.lines().next())
+        .unwrap_or("Task")
+        .trim_start_matches("Task: ");
+    let content = format!(
+        "{} ({} expertise) on \"{}\": analysed the inputs and the team's earlier answers; \
+         recommendation #{:04x} with {} completion tokens of reasoning.",
+        request.agent.title,
+        request.agent.expertise,
+        task,
+        print & 0xffff,
+        completion_tokens
+    );
+    StepReply {
+        content,
+        prompt_tokens: prompt::prompt_tokens(&request.messages),
+        completion_tokens,
+        model: request.agent.llm_model.clone(),
+        finish_reason: Some("stop".into()),
     }
 }

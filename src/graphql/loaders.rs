@@ -493,3 +493,23 @@ by_id_loader!(
     crate::run_schedules::queries::by_ids,
     id
 );
+
+/// A conversation (visibility to the caller is checked where one is named by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConversationKey(pub Id);
+/// A conversation's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageKey(pub Id);
+
+by_id_loader!(
+    ConversationKey,
+    crate::conversations::Conversation,
+    crate::conversations::queries::by_ids,
+    id
+);
+by_id_loader!(
+    MessageKey,
+    crate::conversations::Message,
+    crate::conversations::queries::messages_by_ids,
+    id
+);

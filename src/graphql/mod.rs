@@ -12,6 +12,7 @@ pub mod scalars;
 pub mod settings;
 #[macro_use]
 pub mod scheduling;
+pub mod conversations;
 pub mod projects;
 pub mod run_schedules;
 pub mod subscription;
@@ -28,6 +29,7 @@ use crate::state::AppState;
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Query(
     query::Query,
+    conversations::ConversationQuery,
     projects::ProjectQuery,
     templates::TemplateQuery,
     webhooks::WebhookQuery,
@@ -42,6 +44,7 @@ pub struct Query(
 #[derive(async_graphql::MergedObject, Default)]
 pub struct Mutation(
     mutation::Mutation,
+    conversations::ConversationMutation,
     projects::ProjectMutation,
     templates::TemplateMutation,
     webhooks::WebhookMutation,

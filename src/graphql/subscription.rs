@@ -237,6 +237,18 @@ impl Subscription {
         })
     }
 
+    /// A conversation as it happens: each message sent (USER_MESSAGE), the agent's
+    /// reply as it is generated (DELTA pieces, in `index` order) and once stored
+    /// (COMPLETED or FAILED, with `message`). Subscribe before `sendMessage` to see a
+    /// reply from its first piece. The conversation must be one you may read.
+    async fn message_stream(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = super::conversations::MessageStreamEvent>> {
+        super::conversations::message_stream(ctx, conversation_id).await
+    }
+
     /// Changes to the teams of the caller's organization, as they happen.
     async fn teams_changed(
         &self,

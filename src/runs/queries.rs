@@ -470,6 +470,27 @@ pub async fn charge_team(
     Ok(updated == 1)
 }
 
+/// Adds `cost` to a team's spend, even past its budget: work already done is charged.
+pub async fn add_team_spend(
+    conn: &mut Conn<'_>,
+    org: Id,
+    team_id: Id,
+    cost: &Decimal,
+    now: Timestamp,
+) -> QueryResult<usize> {
+    dispatch!(conn, |c| diesel::update(
+        teams::table
+            .filter(teams::organization_id.eq(org))
+            .filter(teams::id.eq(team_id))
+    )
+    .set((
+        teams::current_spend.eq(plus("current_spend", cost.clone())),
+        teams::updated_at.eq(now),
+    ))
+    .execute(c)
+    .await)
+}
+
 pub async fn set_team_status(
     conn: &mut Conn<'_>,
     org: Id,
