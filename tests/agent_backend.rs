@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::ws::{connect, next, send};
 use common::{Backend, TestApp, test_engine};
 use gateway::engine::{BackendKind, EngineConfig};
 use serde_json::{Value, json};
@@ -63,6 +64,7 @@ async fn completions(
             ),
         )
             .into_response(),
+        Reply::Ok if body.0["stream"] == true => streamed(body.0["model"].clone()),
         Reply::Slow | Reply::Ok => {
             if let Reply::Slow = reply {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -77,6 +79,31 @@ async fn completions(
             .into_response()
         }
     }
+}
+
+/// The reply "Hello from the stream" as server-sent chunks, a pause between each,
+/// then the usage and `[DONE]`.
+fn streamed(model: Value) -> Response {
+    let pieces = ["Hello", " from", " the", " stream"];
+    let events = async_stream::stream! {
+        for piece in pieces {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            let chunk = json!({ "object": "chat.completion.chunk", "model": model,
+                "choices": [{ "index": 0, "delta": { "content": piece }, "finish_reason": null }] });
+            yield Ok::<_, std::convert::Infallible>(format!("data: {chunk}\n\n"));
+        }
+        let last = json!({ "object": "chat.completion.chunk", "model": model,
+            "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] });
+        yield Ok(format!("data: {last}\n\n"));
+        let usage = json!({ "object": "chat.completion.chunk", "model": model, "choices": [],
+            "usage": { "prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150 } });
+        yield Ok(format!("data: {usage}\n\ndata: [DONE]\n\n"));
+    };
+    (
+        [("content-type", "text/event-stream")],
+        axum::body::Body::from_stream(events),
+    )
+        .into_response()
 }
 
 async fn mock(replies: &[Reply], then: Reply) -> (String, Shared) {
@@ -273,6 +300,145 @@ async fn organizations_bring_their_own_key(backend: Backend) {
         .collect();
     assert_eq!(seen, vec![Some("Bearer sk-test".to_string()); 2]);
     app.finish().await;
+}
+
+/// A conversation's replies stream from the endpoint: chunks relayed as they come,
+/// usage from the final chunk, the history sent along, a failure before any text
+/// retried, and a refused call stored as a FAILED reply that costs nothing.
+async fn conversations_stream_from_the_endpoint(backend: Backend) {
+    let (url, script) = mock(
+        &[Reply::ServerError, Reply::Ok, Reply::Ok, Reply::BadRequest],
+        Reply::Ok,
+    )
+    .await;
+    let Some(app) = TestApp::spawn_with_engine(backend, engine(url)).await else {
+        return;
+    };
+    let token = app.sign_up("acme").await;
+    app.data(
+        Some(&token),
+        "mutation($input: SetOrganizationSettingInput!) { setOrganizationSetting(input: $input) { setting { key } } }",
+        json!({ "input": { "key": "openai.api_key", "dataType": "ENCRYPTED", "value": "sk-acme-own" } }),
+    )
+    .await;
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { roles { id } } } }",
+            json!({ "input": { "name": "Writers", "monthlyBudget": "100", "roles": [
+                { "title": "Lead", "expertise": "EXPERT", "llmModel": "gpt-4",
+                  "agentConfig": { "system_prompt": "You lead the writers." } }] } }),
+        )
+        .await;
+    let role = data["createTeam"]["team"]["roles"][0]["id"].clone();
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
+            json!({ "input": { "roleId": role } }),
+        )
+        .await;
+    let id = data["startConversation"]["conversation"]["id"].clone();
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "token": token } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($id: ID!) { messageStream(conversationId: $id) { kind delta } }",
+        "variables": { "id": id } } }),
+    )
+    .await;
+    let say = |content: &'static str| {
+        let (app, token, id) = (&app, &token, &id);
+        async move {
+            app.data(
+                Some(token),
+                "mutation($input: SendMessageInput!) { sendMessage(input: $input) {                  conversation { cost } reply { status content promptTokens completionTokens cost                  finishReason errorMessage model } } }",
+                json!({ "input": { "conversationId": id, "content": content } }),
+            )
+            .await["sendMessage"]
+                .clone()
+        }
+    };
+
+    let first = say("Draft the launch post").await;
+    let reply = &first["reply"];
+    assert_eq!(reply["status"], "COMPLETED", "{first:#}");
+    assert_eq!(reply["content"], "Hello from the stream");
+    assert_eq!(reply["promptTokens"], 100, "usage from the final chunk");
+    assert_eq!(reply["completionTokens"], 50);
+    assert_eq!(reply["cost"], "0.0060");
+    assert_eq!(reply["finishReason"], "stop");
+    assert_eq!(
+        reply["model"], "gpt-4",
+        "priced and shown as the role's model"
+    );
+    let mut deltas = Vec::new();
+    loop {
+        let event = next(&mut socket).await["payload"]["data"]["messageStream"].clone();
+        match event["kind"].as_str() {
+            Some("DELTA") => deltas.push(event["delta"].as_str().unwrap().to_string()),
+            Some("COMPLETED") => break,
+            _ => {}
+        }
+    }
+    assert!(deltas.len() >= 2, "relayed as generated: {deltas:?}");
+    assert_eq!(deltas.concat(), "Hello from the stream");
+
+    let second = say("Shorter, please").await;
+    assert_eq!(second["reply"]["status"], "COMPLETED");
+    let third = say("And a title?").await;
+    let failed = &third["reply"];
+    assert_eq!(failed["status"], "FAILED", "{third:#}");
+    assert_eq!(failed["content"], "");
+    assert_eq!(failed["cost"], "0.0000");
+    let error = failed["errorMessage"].as_str().unwrap();
+    assert!(error.contains("HTTP 400: unknown model"), "{error}");
+    assert_eq!(
+        third["conversation"]["cost"], "0.0120",
+        "a failed reply is free"
+    );
+
+    let requests = script.lock().unwrap().requests.clone();
+    // The 500 (retried: nothing had been sent yet), then one call per message.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    let (auth, body) = &requests[1];
+    assert_eq!(auth.as_deref(), Some("Bearer sk-acme-own"));
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+    assert_eq!(body["model"], "mock-large");
+    let (_, body) = &requests[2];
+    let turns: Vec<(&str, &str)> = body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            ("system", "You lead the writers."),
+            ("user", "Draft the launch post"),
+            ("assistant", "Hello from the stream"),
+            ("user", "Shorter, please"),
+        ]
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_streams_conversations() {
+    conversations_stream_from_the_endpoint(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_streams_conversations() {
+    conversations_stream_from_the_endpoint(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,7 @@ struct Ids {
     webhook: String,
     webhook_delivery: String,
     run_schedule: String,
+    conversation: String,
 }
 
 impl Ids {
@@ -67,6 +68,7 @@ impl Ids {
             webhook: new(),
             webhook_delivery: new(),
             run_schedule: new(),
+            conversation: new(),
         }
     }
 
@@ -91,6 +93,7 @@ impl Ids {
             &self.webhook,
             &self.webhook_delivery,
             &self.run_schedule,
+            &self.conversation,
         ]
     }
 }
@@ -137,6 +140,8 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "projectId" => &ids.project,
         "templateId" => &ids.template,
         "id" if op.contains("template") => &ids.template,
+        "conversationId" => &ids.conversation,
+        "id" if op.contains("conversation") => &ids.conversation,
         "managerId" => &ids.user,
         "id" if op.contains("project") => &ids.project,
         "scheduleId" => &ids.schedule,
@@ -280,7 +285,9 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
            projects { edges { node { id name status priority teams { id } runs { totalCount } } } } \
            templates { edges { node { id name version usageCount phases { code } } } } \
            webhooks { nodes { id url active events deliveries { totalCount } } } \
-           runSchedules { nodes { id name status cron nextRunAt runCount } } }",
+           runSchedules { nodes { id name status cron nextRunAt runCount } } \
+           conversations { nodes { id title messageCount tokensUsed \
+             messages { nodes { id content status } } } } }",
         json!({}),
     )
     .await
@@ -433,6 +440,24 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         .as_str()
         .unwrap()
         .to_string();
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { \
+               conversation { id } } }",
+            json!({ "input": { "roleId": role, "title": "Secret conversation" } }),
+        )
+        .await;
+    let conversation = data["startConversation"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.data(
+        Some(&victim),
+        "mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { status } } }",
+        json!({ "input": { "conversationId": conversation, "content": "Secret question" } }),
+    )
+    .await;
     let ids = Ids {
         team,
         role,
@@ -453,6 +478,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         webhook,
         webhook_delivery,
         run_schedule,
+        conversation,
     };
     let missing = Ids::missing();
     let secrets = ids.all();
@@ -507,7 +533,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
             }
         }
     }
-    assert!(probed >= 65, "only {probed} operations took ids");
+    assert!(probed >= 69, "only {probed} operations took ids");
 
     // Subscriptions that take ids: refused like a missing id, before any event.
     let mut subscriptions = 0;
