@@ -20,10 +20,21 @@ pub struct Limits {
     /// Deepest field nesting a query may have.
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 15)]
     pub max_depth: usize,
-    /// Largest query complexity (one per selected field).
-    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 2000)]
+    /// Largest query complexity: one per selected field, times the page size asked
+    /// for on connections (`first`/`last`, 20 when omitted), so nested pages multiply.
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 10_000)]
     pub max_complexity: usize,
-    /// Deepest recursion the parser accepts (nested lists, objects, fragments).
+    /// Most lexical tokens in a document, counted before it is parsed.
+    #[arg(long, env = "MAX_TOKENS", default_value_t = 15_000)]
+    pub max_tokens: usize,
+    /// Most aliased fields in a document.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+    /// Most fields an operation selects at its root.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+    /// Deepest nesting a document may have: brackets (selections, lists, input
+    /// objects) before parsing, selections and fragments after.
     #[arg(long, env = "MAX_RECURSIVE_DEPTH", default_value_t = 32)]
     pub max_recursive_depth: usize,
     /// Most directives per field.
@@ -47,7 +58,10 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 15,
-            max_complexity: 2000,
+            max_complexity: 10_000,
+            max_tokens: 15_000,
+            max_aliases: 50,
+            max_root_fields: 20,
             max_recursive_depth: 32,
             max_directives: 8,
             max_body_bytes: 2 * 1024 * 1024,

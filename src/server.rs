@@ -482,6 +482,15 @@ async fn graphql_post(State(server): State<Shared>, request: Request) -> Respons
             );
         }
     };
+    // An empty array would otherwise read as one request with no query.
+    let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    if is_array && matches!(batch, BatchRequest::Single(_)) {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "a batch must hold at least one operation",
+        );
+    }
     execute(&server, &parts, batch).await
 }
 

@@ -87,6 +87,7 @@ impl Conversation {
     }
 
     /// The messages, oldest first; `last: 20` gives the newest twenty.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -207,6 +208,7 @@ pub struct ConversationQuery;
 impl ConversationQuery {
     /// Your conversations, latest activity first. Holders of `organization.manage`
     /// see everyone's.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,

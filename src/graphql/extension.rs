@@ -17,6 +17,12 @@ use crate::state::AppState;
 
 pub struct ErrorCodes;
 
+/// Marks an error as the refusal of the limit set by `variable`.
+fn name_limit(error: &mut ServerError, variable: &'static str) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("limit", variable);
+}
+
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(ErrorCodesExtension)
@@ -45,6 +51,15 @@ impl Extension for ErrorCodesExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut e| {
+            if e.message.contains("recursion limit exceeded") {
+                name_limit(&mut e, "MAX_RECURSIVE_DEPTH");
+            }
+            // The schema's nesting check (selections through fragments) runs with the
+            // parse: it refuses a valid document, as the other limits do.
+            if e.message.starts_with("The recursion depth of the query") {
+                name_limit(&mut e, "MAX_RECURSIVE_DEPTH");
+                ensure_code(&mut e, "GRAPHQL_VALIDATION_FAILED");
+            }
             ensure_code(&mut e, "GRAPHQL_PARSE_FAILED");
             e
         })
@@ -57,6 +72,12 @@ impl Extension for ErrorCodesExtension {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
             for e in &mut errors {
+                // The schema's own limits, named like the document limits.
+                match e.message.as_str() {
+                    "Query is too complex." => name_limit(e, "MAX_QUERY_COMPLEXITY"),
+                    "Query is nested too deep." => name_limit(e, "MAX_QUERY_DEPTH"),
+                    _ => {}
+                }
                 ensure_code(e, "GRAPHQL_VALIDATION_FAILED");
             }
             errors

@@ -5,6 +5,7 @@ pub mod billing;
 pub mod context;
 pub mod errors;
 pub mod extension;
+pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
@@ -66,6 +67,12 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     .extension(extension::ErrorCodes)
     .extension(audit::MutationAudit)
     .extension(extension::ApiUsageLog)
+    .extension(limits::DocumentLimits {
+        max_tokens: limits.max_tokens,
+        max_nesting: limits.max_recursive_depth,
+        max_aliases: limits.max_aliases,
+        max_root_fields: limits.max_root_fields,
+    })
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)
@@ -77,6 +84,19 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// The complexity of a connection field: its page's complexity times the page size
+/// asked for (`first` or `last`, else the default), so nested pages multiply.
+pub fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    use crate::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+    let size = first
+        .or(last)
+        .map_or(DEFAULT_PAGE_SIZE, i64::from)
+        .clamp(1, MAX_PAGE_SIZE);
+    usize::try_from(size)
+        .unwrap_or(1)
+        .saturating_mul(child_complexity)
 }
 
 /// The SDL clients generate code from, with sorted fields so diffs stay stable.

@@ -81,6 +81,7 @@ impl Project {
     }
 
     /// The project's runs, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn runs(
         &self,
         ctx: &Context<'_>,
@@ -149,6 +150,7 @@ pub struct ProjectQuery;
 #[Object]
 impl ProjectQuery {
     /// The organization's projects, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn projects(
         &self,
         ctx: &Context<'_>,

@@ -65,6 +65,7 @@ impl Query {
     }
 
     /// Users of the caller's organization, oldest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -89,6 +90,7 @@ impl Query {
         clippy::too_many_arguments,
         reason = "Relay pagination arguments plus filter and order"
     )]
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn teams(
         &self,
         ctx: &Context<'_>,
@@ -117,6 +119,7 @@ impl Query {
     }
 
     /// The organization's audit trail, newest first. Needs `audit.read`.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,

@@ -112,6 +112,7 @@ impl RunSchedule {
     }
 
     /// The runs it started, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn runs(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +159,7 @@ pub struct RunScheduleQuery;
 #[Object]
 impl RunScheduleQuery {
     /// The organization's run schedules (of one team, if given), newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn run_schedules(
         &self,
         ctx: &Context<'_>,

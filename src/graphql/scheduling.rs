@@ -155,6 +155,7 @@ pub struct SchedulingQuery;
 #[Object]
 impl SchedulingQuery {
     /// The organization's employees (its users, deleted ones excluded), oldest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn employees(
         &self,
         ctx: &Context<'_>,
@@ -242,6 +243,7 @@ impl SchedulingQuery {
     }
 
     /// Work events by window start.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn work_events(
         &self,
         ctx: &Context<'_>,
@@ -340,6 +342,7 @@ impl SchedulingQuery {
     }
 
     /// Time-off requests, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn time_off_requests(
         &self,
         ctx: &Context<'_>,
@@ -476,6 +479,7 @@ impl SchedulingQuery {
 
     /// Scheduling exceptions (conflicts, coverage gaps, availability problems, skill
     /// mismatches), newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn schedule_conflicts(
         &self,
         ctx: &Context<'_>,

@@ -114,6 +114,7 @@ pub struct TemplateQuery;
 #[Object]
 impl TemplateQuery {
     /// The templates the organization can use: its own and public ones, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn templates(
         &self,
         ctx: &Context<'_>,

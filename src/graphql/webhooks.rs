@@ -70,6 +70,7 @@ impl Webhook {
     }
 
     /// Its deliveries, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -190,6 +191,7 @@ pub struct WebhookQuery;
 #[Object]
 impl WebhookQuery {
     /// The organization's webhooks, newest first. Needs `webhooks.manage`.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn webhooks(
         &self,
         ctx: &Context<'_>,

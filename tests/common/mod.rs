@@ -227,7 +227,8 @@ impl TestApp {
         Self::spawn_configured(backend, Limits::default(), engine).await
     }
 
-    async fn spawn_configured(
+    /// A gateway with both `limits` and `engine`.
+    pub async fn spawn_configured(
         backend: Backend,
         limits: Limits,
         engine: EngineConfig,

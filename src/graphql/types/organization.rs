@@ -72,6 +72,7 @@ impl Organization {
         clippy::too_many_arguments,
         reason = "Relay pagination arguments plus filter and order"
     )]
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn teams(
         &self,
         ctx: &Context<'_>,
@@ -117,6 +118,7 @@ impl Organization {
     }
 
     /// The organization's users, oldest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,

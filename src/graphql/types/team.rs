@@ -144,6 +144,7 @@ impl Team {
     }
 
     /// The team's runs, newest first.
+    #[graphql(complexity = "crate::graphql::page_complexity(first, last, child_complexity)")]
     async fn runs(
         &self,
         ctx: &Context<'_>,

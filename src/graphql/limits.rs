@@ -1,0 +1,293 @@
+//! Limits on a document's shape that the schema's own (depth, complexity, directives)
+//! do not cover: lexical tokens and bracket nesting, checked by a scan before parsing
+//! (the parser recurses per level, so a document nested thousands deep would exhaust
+//! its stack); aliases and root fields, checked on the parsed document before
+//! validation. A refusal is GRAPHQL_VALIDATION_FAILED with
+//! `extensions.limit` naming the setting.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult, Variables};
+
+/// The document limits in force.
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentLimits {
+    pub max_tokens: usize,
+    /// Deepest nesting of `{`, `[` and `(`.
+    pub max_nesting: usize,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+}
+
+impl ExtensionFactory for DocumentLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(*self)
+    }
+}
+
+/// A refusal naming the limit (its environment variable) and the allowance.
+pub fn limit_error(limit: &'static str, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
+    extensions.set("limit", limit);
+    error
+}
+
+#[async_trait::async_trait]
+impl Extension for DocumentLimits {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let shape = scan(query, self.max_tokens, self.max_nesting);
+        if shape.tokens > self.max_tokens {
+            return Err(limit_error(
+                "MAX_TOKENS",
+                format!("the document has more than {} tokens", self.max_tokens),
+            ));
+        }
+        if shape.nesting > self.max_nesting {
+            return Err(limit_error(
+                "MAX_RECURSIVE_DEPTH",
+                format!(
+                    "the document nests brackets more than {} deep",
+                    self.max_nesting
+                ),
+            ));
+        }
+        let document = next.run(ctx, query, variables).await?;
+        let aliases = count_aliases(&document);
+        if aliases > self.max_aliases {
+            return Err(limit_error(
+                "MAX_ALIASES",
+                format!(
+                    "the document has {aliases} aliases; at most {} are allowed",
+                    self.max_aliases
+                ),
+            ));
+        }
+        for (_, operation) in document.operations.iter() {
+            let roots = count_root_fields(&document, &operation.node.selection_set.node);
+            if roots > self.max_root_fields {
+                return Err(limit_error(
+                    "MAX_ROOT_FIELDS",
+                    format!(
+                        "an operation selects {roots} root fields; at most {} are allowed",
+                        self.max_root_fields
+                    ),
+                ));
+            }
+        }
+        Ok(document)
+    }
+}
+
+/// What a scan of a document found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Lexical tokens: punctuators, names, numbers, strings (not whitespace, commas
+    /// or comments).
+    pub tokens: usize,
+    /// Deepest nesting of `{`, `[` and `(` outside strings and comments.
+    pub nesting: usize,
+}
+
+/// Scans a document, stopping once it has more than `max_tokens` tokens or nests
+/// deeper than `max_nesting`.
+pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut count = 0;
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    while i < bytes.len() && count <= max_tokens && deepest <= max_nesting {
+        match bytes[i] {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' | 0xEF | 0xBB | 0xBF => i += 1,
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 3;
+                count += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                count += 1;
+            }
+            b'.' if bytes[i..].starts_with(b"...") => {
+                i += 3;
+                count += 1;
+            }
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'-' => {
+                i += 1;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'.' | b'+' | b'-'))
+                {
+                    i += 1;
+                }
+                count += 1;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                i += 1;
+                count += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+                count += 1;
+            }
+            _ => {
+                i += 1;
+                count += 1;
+            }
+        }
+    }
+    Shape {
+        tokens: count,
+        nesting: deepest,
+    }
+}
+
+/// Aliased fields in every operation and fragment of the document.
+fn count_aliases(document: &ExecutableDocument) -> usize {
+    fn walk(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|item| match &item.node {
+                Selection::Field(field) => {
+                    usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node)
+                }
+                Selection::InlineFragment(inline) => walk(&inline.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let in_operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, op)| walk(&op.node.selection_set.node))
+        .sum();
+    let in_fragments: usize = document
+        .fragments
+        .values()
+        .map(|f| walk(&f.node.selection_set.node))
+        .sum();
+    in_operations + in_fragments
+}
+
+/// Fields an operation selects at its root, through fragments (each fragment once).
+fn count_root_fields(document: &ExecutableDocument, root: &SelectionSet) -> usize {
+    fn walk<'a>(
+        document: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        seen: &mut HashSet<&'a str>,
+    ) -> usize {
+        let mut count = 0;
+        for item in &set.items {
+            count += match &item.node {
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(inline) => {
+                    walk(document, &inline.node.selection_set.node, seen)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    match document.fragments.get(name) {
+                        Some(fragment) if seen.insert(name) => {
+                            walk(document, &fragment.node.selection_set.node, seen)
+                        }
+                        _ => 0,
+                    }
+                }
+            };
+        }
+        count
+    }
+    walk(document, root, &mut HashSet::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count_tokens(text: &str, stop: usize) -> usize {
+        scan(text, stop, usize::MAX).tokens
+    }
+
+    #[test]
+    fn tokens_are_counted_as_the_lexer_sees_them() {
+        assert_eq!(count_tokens("{ a }", 100), 3);
+        assert_eq!(
+            count_tokens("query Q($id: ID!) { team(id: $id) { name } }", 100),
+            21
+        );
+        // Strings, block strings and comments.
+        assert_eq!(count_tokens("{ a(x: \"b \\\" c\") # comment\n }", 100), 8);
+        assert_eq!(count_tokens("{ a(x: \"\"\" block { } \"\"\") }", 100), 8);
+        assert_eq!(
+            count_tokens("{ ...F } fragment F on T { a, b, -1.5e3 }", 100),
+            13
+        );
+        // Counting stops just past the limit.
+        assert_eq!(count_tokens(&"{ a }".repeat(1000), 10), 11);
+    }
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        let shape = scan("{ a(x: [[1]], s: \"{{{[[[\") { b { c } } }", 100, 100);
+        assert_eq!(shape.nesting, 4);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(
+            scan(&deep, usize::MAX, 32).nesting,
+            33,
+            "stops past the limit"
+        );
+    }
+
+    #[test]
+    fn aliases_and_root_fields_follow_fragments() {
+        let document = async_graphql::parser::parse_query(
+            "query { a: teams { x: id } b: viewer { id } ...F ...F } \
+             fragment F on Query { c: organization { id } users { totalCount } }",
+        )
+        .unwrap();
+        assert_eq!(count_aliases(&document), 4);
+        let (_, operation) = document.operations.iter().next().unwrap();
+        assert_eq!(
+            count_root_fields(&document, &operation.node.selection_set.node),
+            4
+        );
+        // A cycle of fragments ends.
+        let cyclic = async_graphql::parser::parse_query(
+            "{ ...A } fragment A on Query { a ...B } fragment B on Query { b ...A }",
+        )
+        .unwrap();
+        let (_, operation) = cyclic.operations.iter().next().unwrap();
+        assert_eq!(
+            count_root_fields(&cyclic, &operation.node.selection_set.node),
+            2
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! Every limit on a request, crossed: the answer names the limit, and no hostile input
+//! (huge documents, deep nesting, fragment cycles, thousands of aliases, bodies that
+//! are not UTF-8 or not JSON) crashes the process, stalls it or yields a 5xx. A request
+//! past its time answers 504 and leaves no transaction open.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestApp, error_code, test_engine};
+use gateway::config::Limits;
+use gateway::engine::EngineConfig;
+use serde_json::{Value, json};
+
+backend_tests! {
+    document_limits_are_named => document_limits;
+}
+
+/// The error's code and the limit it names.
+fn refusal(body: &Value) -> (String, String) {
+    let extensions = &body["errors"][0]["extensions"];
+    (
+        extensions["code"].as_str().unwrap_or("").to_string(),
+        extensions["limit"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn refused(limit: &str) -> (String, String) {
+    ("GRAPHQL_VALIDATION_FAILED".to_string(), limit.to_string())
+}
+
+async fn post_raw(app: &TestApp, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    // Its own client: the server may close a connection whose body it refused.
+    reqwest::Client::new()
+        .post(app.url("/graphql"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("an answer")
+}
+
+async fn document_limits(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let token = Some(token.as_str());
+
+    // Tokens: refused before parsing.
+    let long = format!("{{ {} }}", "__typename ".repeat(16_000));
+    assert_eq!(
+        refusal(&app.gql(token, &long, json!({})).await),
+        refused("MAX_TOKENS")
+    );
+
+    // Aliases.
+    let aliased: String = (0..51).map(|i| format!("a{i}: __typename ")).collect();
+    let body = app
+        .gql(token, &format!("{{ viewer {{ {aliased} }} }}"), json!({}))
+        .await;
+    assert_eq!(refusal(&body), refused("MAX_ALIASES"));
+    assert!(body["data"].is_null(), "nothing runs: {body}");
+    let fifty: String = (0..50).map(|i| format!("a{i}: __typename ")).collect();
+    let body = app
+        .gql(token, &format!("{{ viewer {{ {fifty} }} }}"), json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["a49"], "Viewer",
+        "the limit itself is allowed"
+    );
+    // Ten thousand aliases are refused as cheaply.
+    let many: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
+    let (code, limit) = refusal(
+        &app.gql(token, &format!("{{ viewer {{ {many} }} }}"), json!({}))
+            .await,
+    );
+    assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
+    assert!(
+        ["MAX_TOKENS", "MAX_ALIASES"].contains(&limit.as_str()),
+        "{limit}"
+    );
+
+    // Root fields, through fragments too.
+    let roots = "viewer { user { id } } ".repeat(21);
+    let body = app.gql(token, &format!("{{ {roots} }}"), json!({})).await;
+    assert_eq!(refusal(&body), refused("MAX_ROOT_FIELDS"));
+    let body = app
+        .gql(
+            token,
+            &format!("{{ ...F }} fragment F on Query {{ {roots} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refusal(&body), refused("MAX_ROOT_FIELDS"));
+
+    // Complexity grows with the pages asked for: 100 teams x 100 runs is too much,
+    // 25 teams x 10 runs (a dashboard's view) is not.
+    let nested = |teams: i32, runs: i32| {
+        format!(
+            "{{ teams(first: {teams}) {{ nodes {{ name runs(first: {runs}) {{ nodes {{ id status cost }} }} }} }} }}"
+        )
+    };
+    let body = app.gql(token, &nested(100, 100), json!({})).await;
+    assert_eq!(refusal(&body), refused("MAX_QUERY_COMPLEXITY"));
+    let body = app.gql(token, &nested(25, 10), json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // Depth.
+    let deep = format!(
+        "{{ {}id{} }}",
+        "viewer { organization { teams { edges { node { owner { organization { ".repeat(3),
+        " } } } } } } }".repeat(3)
+    );
+    assert_eq!(
+        refusal(&app.gql(token, &deep, json!({})).await),
+        refused("MAX_QUERY_DEPTH")
+    );
+
+    // Deep nesting in the parser: a list value 5,000 levels deep.
+    let nested_list = format!(
+        "{{ team(id: {}1{}) {{ id }} }}",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    let body = app.gql(token, &nested_list, json!({})).await;
+    assert_eq!(refusal(&body), refused("MAX_RECURSIVE_DEPTH"));
+    // Selections nested thousands deep, even unbalanced.
+    let braces = format!("{}{}", "{ a ".repeat(3_000), "}".repeat(3_000));
+    let body = app.gql(token, &braces, json!({})).await;
+    assert_eq!(refusal(&body), refused("MAX_RECURSIVE_DEPTH"));
+    let open = "{ a ".repeat(7_000);
+    let body = app.gql(token, &open, json!({})).await;
+    assert_eq!(refusal(&body), refused("MAX_RECURSIVE_DEPTH"));
+
+    // Fragment cycles are a validation error, not a hang.
+    let cycle = "{ ...A } fragment A on Query { viewer { user { id } } ...B } \
+                 fragment B on Query { ...A }";
+    assert_eq!(
+        error_code(&app.gql(token, cycle, json!({})).await),
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+
+    // Bodies that are not UTF-8, not JSON, or of another type.
+    let response = post_raw(app, "application/json", vec![0xff, 0xfe, b'{', 0x80]).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "BAD_REQUEST");
+    let response = post_raw(
+        app,
+        "application/json",
+        b"{\"query\": \"{ __typename \xff }\"}".to_vec(),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "",
+    ] {
+        let response = post_raw(app, content_type, b"query=%7B__typename%7D".to_vec()).await;
+        assert_eq!(response.status(), 415, "{content_type}");
+    }
+    let response = post_raw(app, "application/json", b"[]".to_vec()).await;
+    assert_eq!(response.status(), 400, "an empty batch");
+    let response = post_raw(app, "application/json", b"{\"query\": 5}".to_vec()).await;
+    assert_eq!(response.status(), 400);
+
+    // Still serving.
+    let health = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body = app
+        .gql(token, "{ viewer { user { email } } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["user"]["email"],
+        "admin@acme.example"
+    );
+}
+
+/// A request past REQUEST_TIMEOUT_SECONDS: 504 with TIMEOUT; the work it started in
+/// its own task (a conversation's reply) still completes; no transaction stays open.
+async fn timed_out_requests(backend: Backend) {
+    let limits = Limits {
+        request_timeout_seconds: 1,
+        ..Limits::default()
+    };
+    let engine = EngineConfig {
+        simulated_step_delay_ms: 2_500,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_configured(backend, limits, engine).await else {
+        return;
+    };
+    let token = app.sign_up("acme").await;
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { roles { id } } } }",
+            json!({ "input": { "name": "Slow", "monthlyBudget": "100", "roles": [
+                { "title": "Thinker", "expertise": "SENIOR" }] } }),
+        )
+        .await;
+    let role = data["createTeam"]["team"]["roles"][0]["id"].clone();
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
+            json!({ "input": { "roleId": role } }),
+        )
+        .await;
+    let id = data["startConversation"]["conversation"]["id"].clone();
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { id } } }",
+                       "variables": { "input": { "conversationId": id, "content": "Take your time" } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(2_400),
+        "answered at the limit"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "TIMEOUT");
+
+    // The reply is stored once generated.
+    let mut count = Value::Null;
+    for _ in 0..100 {
+        let data = app
+            .data(
+                Some(&token),
+                "query($id: ID!) { conversation(id: $id) { messageCount } }",
+                json!({ "id": id }),
+            )
+            .await;
+        count = data["conversation"]["messageCount"].clone();
+        if count == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 2, "the reply was stored after the timeout");
+
+    if backend == Backend::Postgres {
+        let data = app
+            .data(
+                Some(&token),
+                "mutation($input: UpdateConversationInput!) { updateConversation(input: $input) { conversation { title } } }",
+                json!({ "input": { "id": id, "title": "Written after the timeout" } }),
+            )
+            .await;
+        assert_eq!(
+            data["updateConversation"]["conversation"]["title"],
+            "Written after the timeout"
+        );
+        use diesel_async::{AsyncConnection, RunQueryDsl};
+        let mut conn = diesel_async::AsyncPgConnection::establish(&app.db.url)
+            .await
+            .expect("connects");
+        #[derive(diesel::QueryableByName, Debug)]
+        #[expect(dead_code, reason = "shown by the assertion's message")]
+        struct Activity {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            query: String,
+        }
+        // Background work (usage writes, the outbox) is briefly between statements at
+        // times; a transaction the timeout left open would stay.
+        let mut open: Vec<Activity> = Vec::new();
+        for _ in 0..20 {
+            open = diesel::sql_query(
+                "SELECT query FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            )
+            .load(&mut conn)
+            .await
+            .expect("listed");
+            if open.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(open.is_empty(), "no transaction left open: {open:?}");
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_timed_out_requests() {
+    timed_out_requests(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_timed_out_requests() {
+    timed_out_requests(Backend::Postgres).await;
+}
