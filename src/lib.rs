@@ -7,6 +7,7 @@ pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod engine;
 pub mod error;
 pub mod events;
