@@ -67,7 +67,8 @@ fn markdown(text: &str, metadata: &mut Map<String, Value>) -> String {
     let mut title: Option<String> = None;
     let mut in_heading = false;
     let mut heading_text = String::new();
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     for event in Parser::new_ext(text, options) {
         match event {
             Event::Start(Tag::Heading { .. }) => {
@@ -113,14 +114,23 @@ fn newline(out: &mut String) {
     }
 }
 
-/// JSON as `path: value` lines, one per key and scalar value. Sets `topLevel` (the
+/// JSON as `path: value` lines, one per key and scalar value (keys in sorted order,
+/// as serde_json's map keeps them). Sets `topLevel` (the
 /// type of the root value) and `keys` (object keys at any depth).
-fn json_text(text: &str, budget: usize, metadata: &mut Map<String, Value>) -> Result<String, String> {
+fn json_text(
+    text: &str,
+    budget: usize,
+    metadata: &mut Map<String, Value>,
+) -> Result<String, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let position = format!(" at line {} column {}", e.line(), e.column());
         let message = e.to_string();
         let cause = message.strip_suffix(&position).unwrap_or(&message);
-        format!("invalid JSON at line {} column {}: {cause}", e.line(), e.column())
+        format!(
+            "invalid JSON at line {} column {}: {cause}",
+            e.line(),
+            e.column()
+        )
     })?;
     let top_level = match &value {
         Value::Object(_) => "object",
@@ -219,7 +229,11 @@ fn flatten(value: &Value, path: &mut String, lines: &mut Lines, keys: &mut usize
 /// CSV as lines: the header, then each row, fields separated by ` | `. Sets
 /// `columns` (the header's names) and `rows` (data rows). Rows must all have the
 /// header's number of fields.
-fn csv_text(text: &str, budget: usize, metadata: &mut Map<String, Value>) -> Result<String, String> {
+fn csv_text(
+    text: &str,
+    budget: usize,
+    metadata: &mut Map<String, Value>,
+) -> Result<String, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -264,9 +278,15 @@ mod tests {
                   | a | b |\n|---|---|\n| 1 | 2 |\n";
         let out = extract(DocumentFileType::Md, md);
         let text = out.content.unwrap();
-        assert!(text.starts_with("Launch plan\nSome bold and soft text with a link and a diagram."), "{text}");
+        assert!(
+            text.starts_with("Launch plan\nSome bold and soft text with a link and a diagram."),
+            "{text}"
+        );
         assert!(text.contains("let x = 1;"), "{text}");
-        assert!(!text.contains("https://") && !text.contains('#') && !text.contains("**"), "{text}");
+        assert!(
+            !text.contains("https://") && !text.contains('#') && !text.contains("**"),
+            "{text}"
+        );
         assert!(text.contains("one\ntwo"), "{text}");
         assert_eq!(out.metadata["title"], "Launch plan");
         assert_eq!(out.metadata["headings"], 2);
@@ -274,7 +294,10 @@ mod tests {
 
     #[test]
     fn json_is_flattened_or_fails_with_its_position() {
-        let out = extract(DocumentFileType::Json, r#"{"name": "Rocket", "specs": {"stages": 2, "tags": ["fast", true]}}"#);
+        let out = extract(
+            DocumentFileType::Json,
+            r#"{"name": "Rocket", "specs": {"stages": 2, "tags": ["fast", true]}}"#,
+        );
         assert_eq!(
             out.content.as_deref(),
             Some("name: Rocket\nspecs.stages: 2\nspecs.tags[0]: fast\nspecs.tags[1]: true")
@@ -292,7 +315,12 @@ mod tests {
 
     #[test]
     fn flattened_json_stays_within_its_budget() {
-        let nested = format!("{}{}{}", "[".repeat(100), "1,".repeat(5000) + "1", "]".repeat(100));
+        let nested = format!(
+            "{}{}{}",
+            "[".repeat(100),
+            "1,".repeat(5000) + "1",
+            "]".repeat(100)
+        );
         let out = extract(DocumentFileType::Json, &nested);
         assert!(out.content.unwrap().len() <= nested.len() * MAX_GROWTH);
         assert_eq!(out.metadata["truncated"], true);
@@ -300,7 +328,10 @@ mod tests {
 
     #[test]
     fn csv_becomes_lines_or_fails() {
-        let out = extract(DocumentFileType::Csv, "name,stage\nFalcon,2\n\"Saturn, V\",3\n");
+        let out = extract(
+            DocumentFileType::Csv,
+            "name,stage\nFalcon,2\n\"Saturn, V\",3\n",
+        );
         assert_eq!(
             out.content.as_deref(),
             Some("name | stage\nFalcon | 2\nSaturn, V | 3")

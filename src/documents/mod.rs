@@ -306,7 +306,10 @@ mod tests {
     fn types_follow_extension_and_content_type() {
         let detect = |name: &str, ct: Option<&str>| detect_type(Source::Upload, name, ct, None);
         assert_eq!(detect("a.txt", None).unwrap(), DocumentFileType::Txt);
-        assert_eq!(detect("a.LOG", Some("text/plain")).unwrap(), DocumentFileType::Txt);
+        assert_eq!(
+            detect("a.LOG", Some("text/plain")).unwrap(),
+            DocumentFileType::Txt
+        );
         assert_eq!(
             detect("a.md", Some("application/octet-stream")).unwrap(),
             DocumentFileType::Md
@@ -324,7 +327,10 @@ mod tests {
             DocumentFileType::Md
         );
         assert_eq!(field(detect("a.png", None).unwrap_err()), "file");
-        assert_eq!(field(detect("a.txt", Some("image/png")).unwrap_err()), "contentType");
+        assert_eq!(
+            field(detect("a.txt", Some("image/png")).unwrap_err()),
+            "contentType"
+        );
         assert_eq!(
             field(detect("a.json", Some("text/csv")).unwrap_err()),
             "contentType"
@@ -335,7 +341,9 @@ mod tests {
             DocumentFileType::Txt
         );
         assert_eq!(
-            field(detect_type(Source::Text, "x.exe", None, Some(DocumentFileType::Txt)).unwrap_err()),
+            field(
+                detect_type(Source::Text, "x.exe", None, Some(DocumentFileType::Txt)).unwrap_err()
+            ),
             "filename"
         );
     }

@@ -139,7 +139,7 @@ macro_rules! headline_options {
 /// PostgreSQL: the user's words as a web-search query (`websearch_to_tsquery` accepts
 /// any text), ranked by `ts_rank` over the weighted vector (the name counts more than
 /// the text). Snippets are computed for the page only, from the text when it matches
-/// and from the name otherwise.
+/// and from the name otherwise (with its separators as spaces, as it is indexed).
 const PG_SEARCH: &str = concat!(
     "SELECT id, organization_id, uploaded_by, filename, file_type, mime_type, file_size, \
        content_sha256, content, metadata, processing_status, processing_error, is_searchable, \
@@ -147,7 +147,7 @@ const PG_SEARCH: &str = concat!(
        CASE WHEN ts_filter(search_vector, '{b}') @@ query \
          THEN ts_headline('english', coalesce(content, ''), query, ",
     headline_options!(),
-    ") ELSE ts_headline('english', filename, query, ",
+    ") ELSE ts_headline('english', translate(filename, '._-', '   '), query, ",
     headline_options!(),
     ") END AS snippet \
      FROM (SELECT d.*, query, ts_rank(d.search_vector, query)::float8 AS search_rank \

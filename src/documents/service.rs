@@ -7,8 +7,8 @@ use sha2::Digest as _;
 use super::extract::extract;
 use super::queries::{self, MATCH_END, MATCH_START, SearchRow};
 use super::{
-    Document, DocumentFileType, DocumentStatus, Source, check_metadata, check_size, clean_filename, decode_text,
-    detect_type,
+    Document, DocumentFileType, DocumentStatus, Source, check_metadata, check_size, clean_filename,
+    decode_text, detect_type,
 };
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
@@ -157,12 +157,7 @@ pub async fn update_document(
         let mut document = before.clone();
         if let Some(filename) = filename {
             // The name may change, the type may not: a new extension must be of it.
-            let renamed = detect_type(
-                Source::Text,
-                &filename,
-                None,
-                Some(document.file_type),
-            )?;
+            let renamed = detect_type(Source::Text, &filename, None, Some(document.file_type))?;
             if renamed != document.file_type {
                 return Err(AppError::bad_input(
                     "filename",
@@ -174,10 +169,10 @@ pub async fn update_document(
             }
             document.filename = filename;
         }
-        if let Some(custom) = custom {
-            if let serde_json::Value::Object(map) = &mut document.metadata.0 {
-                map.insert("custom".into(), custom);
-            }
+        if let Some(custom) = custom
+            && let serde_json::Value::Object(map) = &mut document.metadata.0
+        {
+            map.insert("custom".into(), custom);
         }
         if let Some(searchable) = changes.is_searchable {
             if searchable && document.processing_status != DocumentStatus::Completed {
@@ -233,6 +228,8 @@ pub async fn delete_document(conn: &mut Conn<'_>, actor: &Actor, id: Id) -> AppR
 
 /// The longest search text.
 const MAX_QUERY_CHARS: usize = 500;
+/// Hits a search returns unless told otherwise.
+pub const DEFAULT_HITS: i32 = 20;
 /// The most hits one search returns.
 pub const MAX_HITS: i32 = 100;
 
@@ -256,7 +253,10 @@ pub async fn search(
 ) -> AppResult<Vec<SearchHit>> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(AppError::bad_input("query", "give some words to search for"));
+        return Err(AppError::bad_input(
+            "query",
+            "give some words to search for",
+        ));
     }
     if text.chars().count() > MAX_QUERY_CHARS {
         return Err(AppError::bad_input(
@@ -273,15 +273,17 @@ pub async fn search(
     let rows = queries::search(conn, org, text, file_type, i64::from(first)).await?;
     Ok(rows
         .into_iter()
-        .map(|SearchRow {
-             document,
-             search_rank,
-             snippet,
-         }| SearchHit {
-            document,
-            rank: search_rank,
-            snippet: highlight(&snippet),
-        })
+        .map(
+            |SearchRow {
+                 document,
+                 search_rank,
+                 snippet,
+             }| SearchHit {
+                document,
+                rank: search_rank,
+                snippet: highlight(&snippet),
+            },
+        )
         .collect())
 }
 

@@ -1,5 +1,7 @@
 -- An organization's documents: the uploaded file's facts, its extracted text and a
--- full-text index over its name (weight A) and text (weight B).
+-- full-text index over its name (weight A) and text (weight B). The name is indexed
+-- with '.', '_' and '-' as spaces: the parser would otherwise take `notes.txt` as one
+-- file-name token, and `notes` would not find it.
 CREATE TABLE documents (
   id uuid PRIMARY KEY,
   organization_id uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
@@ -18,7 +20,7 @@ CREATE TABLE documents (
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   search_vector tsvector GENERATED ALWAYS AS (
-    setweight(to_tsvector('english', coalesce(filename, '')), 'A') ||
+    setweight(to_tsvector('english', translate(coalesce(filename, ''), '._-', '   ')), 'A') ||
     setweight(to_tsvector('english', coalesce(content, '')), 'B')
   ) STORED
 );
