@@ -42,6 +42,7 @@ struct Ids {
     webhook: String,
     webhook_delivery: String,
     run_schedule: String,
+    document: String,
 }
 
 impl Ids {
@@ -67,6 +68,7 @@ impl Ids {
             webhook: new(),
             webhook_delivery: new(),
             run_schedule: new(),
+            document: new(),
         }
     }
 
@@ -91,6 +93,7 @@ impl Ids {
             &self.webhook,
             &self.webhook_delivery,
             &self.run_schedule,
+            &self.document,
         ]
     }
 }
@@ -136,6 +139,8 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "workEventId" => &ids.work_event,
         "projectId" => &ids.project,
         "templateId" => &ids.template,
+        "id" if op.contains("document") => &ids.document,
+        "uploadedBy" => &ids.user,
         "id" if op.contains("template") => &ids.template,
         "managerId" => &ids.user,
         "id" if op.contains("project") => &ids.project,
@@ -197,6 +202,8 @@ fn value(
         ("SCALAR", "Boolean") => json!(false),
         ("SCALAR", "Decimal") => json!("10"),
         ("SCALAR", "JSON") => json!({ "probe": 1 }),
+        // Not a file of a multipart request: refused like any invalid value.
+        ("SCALAR", "Upload") => json!("probe"),
         ("SCALAR", "DateTime") => json!(match field {
             "to" | "dueAt" => "2099-01-12T00:00:00Z",
             _ => "2099-01-01T00:00:00Z",
@@ -280,7 +287,8 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
            projects { edges { node { id name status priority teams { id } runs { totalCount } } } } \
            templates { edges { node { id name version usageCount phases { code } } } } \
            webhooks { nodes { id url active events deliveries { totalCount } } } \
-           runSchedules { nodes { id name status cron nextRunAt runCount } } }",
+           runSchedules { nodes { id name status cron nextRunAt runCount } } \
+           documents { edges { node { id filename isSearchable metadata processingStatus } } } }",
         json!({}),
     )
     .await
@@ -433,6 +441,19 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         .as_str()
         .unwrap()
         .to_string();
+    // A document whose text holds the word the probes search for.
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createDocument(input: { filename: \"Secret plans.md\", \
+               content: \"# Secret\\n\\nThe probe lands at dawn.\" }) { document { id } } }",
+            json!({}),
+        )
+        .await;
+    let document = data["createDocument"]["document"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = Ids {
         team,
         role,
@@ -453,6 +474,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         webhook,
         webhook_delivery,
         run_schedule,
+        document,
     };
     let missing = Ids::missing();
     let secrets = ids.all();

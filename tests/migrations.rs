@@ -7,7 +7,8 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 30] = [
+const TABLES: [&str; 31] = [
+    "documents",
     "organization_settings",
     "api_usage",
     "plans",
@@ -135,6 +136,7 @@ async fn models_match_tables(url: &str) {
         model!(webhook_deliveries, gateway::webhooks::WebhookDelivery);
         model!(webhook_attempts, gateway::webhooks::WebhookAttempt);
         model!(run_schedules, gateway::run_schedules::RunSchedule);
+        model!(documents, gateway::documents::Document);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -149,7 +151,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 15);
+    assert_eq!(applied.len(), 16);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -159,7 +161,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 15);
+    assert_eq!(reverted.len(), 16);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,
