@@ -958,3 +958,56 @@ fn credential_from_payload(payload: &serde_json::Value) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(max_delimiters: usize) -> PartGuard {
+        PartGuard {
+            delimiter: b"--xyz".to_vec(),
+            tail: Vec::new(),
+            delimiters: 0,
+            max_delimiters,
+            bytes: 0,
+            max_bytes: 1000,
+            cutoff: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn multipart_delimiters_are_counted_across_chunks() {
+        let body = b"--xyz\r\na\r\n--xyz\r\nb\r\n--xyz--\r\n";
+        for split in 0..body.len() {
+            let mut g = guard(3);
+            let (a, b) = body.split_at(split);
+            assert!(g.check(a).is_ok() && g.check(b).is_ok(), "split at {split}");
+            assert_eq!(g.delimiters, 3, "split at {split}");
+        }
+        let mut g = guard(2);
+        assert_eq!(g.check(body), Err(Cutoff::TooManyParts));
+        let mut g = guard(10);
+        assert_eq!(g.check(&[b'a'; 1001]), Err(Cutoff::TooLarge));
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"abc\"").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn forged_file_marks_are_found() {
+        let mut request = async_graphql::Request::new("{ a }");
+        assert!(!forged_upload(&request));
+        request.variables = async_graphql::Variables::from_json(
+            serde_json::json!({ "input": { "file": "#__graphql_file__:0" } }),
+        );
+        assert!(forged_upload(&request), "no file 0 in a JSON request");
+        request.uploads.push(async_graphql::UploadValue {
+            filename: "a.txt".into(),
+            content_type: None,
+            content: tempfile::tempfile().expect("temp file"),
+        });
+        assert!(!forged_upload(&request));
+    }
+}
