@@ -43,6 +43,10 @@ pub struct Limits {
     /// Largest request body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest document (an uploaded file, or text given to `createDocument`) in bytes.
+    /// A multipart request may carry up to 10 such files.
+    #[arg(long, env = "DOCUMENT_MAX_BYTES", default_value_t = 1024 * 1024)]
+    pub document_max_bytes: usize,
     /// Most operations in one batched request.
     #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 10)]
     pub max_batch_size: usize,
@@ -65,12 +69,16 @@ impl Default for Limits {
             max_recursive_depth: 32,
             max_directives: 8,
             max_body_bytes: 2 * 1024 * 1024,
+            document_max_bytes: 1024 * 1024,
             max_batch_size: 10,
             request_timeout_seconds: 30,
             introspection: true,
         }
     }
 }
+
+/// The largest `DOCUMENT_MAX_BYTES`: documents are read into memory and indexed whole.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
 
 impl Limits {
     pub fn request_timeout(&self) -> Duration {
@@ -146,6 +154,10 @@ impl Config {
             "MAX_BODY_BYTES must be at least 1024"
         );
         anyhow::ensure!(
+            (1..=MAX_DOCUMENT_BYTES).contains(&self.limits.document_max_bytes),
+            "DOCUMENT_MAX_BYTES must be 1-{MAX_DOCUMENT_BYTES}"
+        );
+        anyhow::ensure!(
             self.limits.max_batch_size >= 1,
             "MAX_BATCH_SIZE must be at least 1"
         );
@@ -190,7 +202,7 @@ impl fmt::Display for Config {
         write!(
             f,
             "database={} bind={} data_dir={} jwt_secret={} token_ttl={}s pool={} statement_timeout={}s \
-             depth<={} complexity<={} body<={}B batch<={} timeout={}s introspection={} \
+             depth<={} complexity<={} body<={}B documents<={}B batch<={} timeout={}s introspection={} \
              workers={} lease={}s backend={:?}",
             mask_url(&self.database_url()),
             self.bind,
@@ -207,6 +219,7 @@ impl fmt::Display for Config {
             self.limits.max_depth,
             self.limits.max_complexity,
             self.limits.max_body_bytes,
+            self.limits.document_max_bytes,
             self.limits.max_batch_size,
             self.limits.request_timeout_seconds,
             self.limits.introspection,

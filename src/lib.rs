@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod conversations;
 pub mod db;
+pub mod documents;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -452,12 +452,20 @@ async fn graphql_post(State(server): State<Shared>, request: Request) -> Respons
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if media_type != "application/json" {
-        return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_REQUEST",
-            "send the GraphQL request as `Content-Type: application/json`",
-        );
+    match media_type.as_str() {
+        "application/json" => {}
+        "multipart/form-data" => {
+            let content_type = content_type.to_string();
+            return graphql_multipart(&server, parts, body, content_type).await;
+        }
+        _ => {
+            return request_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "BAD_REQUEST",
+                "send the GraphQL request as `Content-Type: application/json`, or as \
+                 `multipart/form-data` (the GraphQL multipart request spec) to upload files",
+            );
+        }
     }
     let bytes: Bytes = match axum::body::to_bytes(body, server.limits.max_body_bytes).await {
         Ok(bytes) => bytes,
@@ -492,6 +500,160 @@ async fn graphql_post(State(server): State<Shared>, request: Request) -> Respons
         );
     }
     execute(&server, &parts, batch).await
+}
+
+/// Most files one multipart request may carry.
+const MAX_UPLOAD_FILES: usize = 10;
+
+/// Why a multipart body was cut off before async-graphql finished reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cutoff {
+    TooManyParts,
+    TooLarge,
+}
+
+/// Watches a multipart body as it streams: stops it past `max_bytes`, or past
+/// `max_delimiters` boundary delimiters (async-graphql spools every file part to a
+/// temporary file and does not count them).
+struct PartGuard {
+    delimiter: Vec<u8>,
+    tail: Vec<u8>,
+    delimiters: usize,
+    max_delimiters: usize,
+    bytes: usize,
+    max_bytes: usize,
+    cutoff: Arc<std::sync::OnceLock<Cutoff>>,
+}
+
+impl PartGuard {
+    fn check(&mut self, chunk: &[u8]) -> Result<(), Cutoff> {
+        self.bytes += chunk.len();
+        if self.bytes > self.max_bytes {
+            return Err(Cutoff::TooLarge);
+        }
+        // A delimiter may straddle chunks: search the previous chunk's end with this one.
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(chunk);
+        let needle = &self.delimiter;
+        self.delimiters += (0..window.len().saturating_sub(needle.len() - 1))
+            .filter(|&i| window[i] == needle[0] && window[i..].starts_with(needle))
+            .count();
+        let keep = window.len().min(needle.len() - 1);
+        self.tail = window.split_off(window.len() - keep);
+        if self.delimiters > self.max_delimiters {
+            return Err(Cutoff::TooManyParts);
+        }
+        Ok(())
+    }
+}
+
+/// The `boundary` parameter of a multipart content type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_string())
+            .filter(|b| !b.is_empty())
+    })
+}
+
+/// A GraphQL multipart request (files in `Upload` variables), read by async-graphql
+/// with each file limited to `DOCUMENT_MAX_BYTES`, then executed like a JSON one.
+async fn graphql_multipart(
+    server: &Server,
+    parts: axum::http::request::Parts,
+    body: Body,
+    content_type: String,
+) -> Response {
+    use futures_util::{StreamExt, TryStreamExt};
+
+    let file_max = server.limits.document_max_bytes;
+    let too_large = || {
+        let message = format!(
+            "the upload is too large: a file may have at most {file_max} bytes \
+             (DOCUMENT_MAX_BYTES), and a request at most {MAX_UPLOAD_FILES} files"
+        );
+        let body = serde_json::json!({ "errors": [{ "message": message,
+            "extensions": { "code": "BAD_USER_INPUT", "field": "file" } }] });
+        (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()
+    };
+    let cutoff = Arc::new(std::sync::OnceLock::new());
+    let mut stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .boxed();
+    if let Some(boundary) = multipart_boundary(&content_type) {
+        let mut guard = PartGuard {
+            delimiter: format!("--{boundary}").into_bytes(),
+            tail: Vec::new(),
+            delimiters: 0,
+            // operations, map and the files, and the closing delimiter.
+            max_delimiters: MAX_UPLOAD_FILES + 3,
+            bytes: 0,
+            max_bytes: file_max
+                .saturating_mul(MAX_UPLOAD_FILES)
+                .saturating_add(server.limits.max_body_bytes),
+            cutoff: Arc::clone(&cutoff),
+        };
+        stream = stream
+            .map(move |chunk| {
+                let chunk = chunk?;
+                if let Err(cut) = guard.check(&chunk) {
+                    let _ = guard.cutoff.set(cut);
+                    return Err(std::io::Error::other("multipart request cut off"));
+                }
+                Ok(chunk)
+            })
+            .boxed();
+    }
+    let options = async_graphql::http::MultipartOptions::default()
+        .max_file_size(file_max)
+        .max_num_files(MAX_UPLOAD_FILES);
+    let received = async_graphql::http::receive_batch_body(
+        Some(content_type),
+        stream.into_async_read(),
+        options,
+    )
+    .await;
+    match received {
+        Ok(batch) => execute(server, &parts, batch).await,
+        Err(_) if cutoff.get() == Some(&Cutoff::TooLarge) => too_large(),
+        Err(_) if cutoff.get() == Some(&Cutoff::TooManyParts) => request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!("a request may carry at most {MAX_UPLOAD_FILES} files"),
+        ),
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => too_large(),
+        Err(e) => request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!("malformed multipart request: {e}"),
+        ),
+    }
+}
+
+/// async-graphql marks a file in the variables as `#__graphql_file__:<n>`, the n-th
+/// file of the request, and panics on a mark that names none. Such a mark can only
+/// be forged by the client: refused before execution.
+const UPLOAD_MARK: &str = "#__graphql_file__:";
+
+fn forged_upload(request: &async_graphql::Request) -> bool {
+    fn forged(value: &async_graphql::Value, files: usize) -> bool {
+        match value {
+            async_graphql::Value::String(s) => s
+                .strip_prefix(UPLOAD_MARK)
+                .is_some_and(|n| n.parse::<usize>().map_or(true, |n| n >= files)),
+            async_graphql::Value::List(items) => items.iter().any(|v| forged(v, files)),
+            async_graphql::Value::Object(map) => map.values().any(|v| forged(v, files)),
+            _ => false,
+        }
+    }
+    request.query.contains(UPLOAD_MARK)
+        || request
+            .variables
+            .values()
+            .any(|v| forged(v, request.uploads.len()))
 }
 
 async fn graphql_get(State(server): State<Shared>, request: Request) -> Response {
@@ -594,6 +756,17 @@ async fn execute(
                 "a batch may hold at most {} operations",
                 server.limits.max_batch_size
             ),
+        );
+    }
+    let forged = match &batch {
+        BatchRequest::Single(r) => forged_upload(r),
+        BatchRequest::Batch(rs) => rs.iter().any(forged_upload),
+    };
+    if forged {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "an `Upload` value must be a file of a multipart request",
         );
     }
     let peer = parts
@@ -794,4 +967,57 @@ fn credential_from_payload(payload: &serde_json::Value) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(max_delimiters: usize) -> PartGuard {
+        PartGuard {
+            delimiter: b"--xyz".to_vec(),
+            tail: Vec::new(),
+            delimiters: 0,
+            max_delimiters,
+            bytes: 0,
+            max_bytes: 1000,
+            cutoff: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn multipart_delimiters_are_counted_across_chunks() {
+        let body = b"--xyz\r\na\r\n--xyz\r\nb\r\n--xyz--\r\n";
+        for split in 0..body.len() {
+            let mut g = guard(3);
+            let (a, b) = body.split_at(split);
+            assert!(g.check(a).is_ok() && g.check(b).is_ok(), "split at {split}");
+            assert_eq!(g.delimiters, 3, "split at {split}");
+        }
+        let mut g = guard(2);
+        assert_eq!(g.check(body), Err(Cutoff::TooManyParts));
+        let mut g = guard(10);
+        assert_eq!(g.check(&[b'a'; 1001]), Err(Cutoff::TooLarge));
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"abc\"").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(multipart_boundary("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn forged_file_marks_are_found() {
+        let mut request = async_graphql::Request::new("{ a }");
+        assert!(!forged_upload(&request));
+        request.variables = async_graphql::Variables::from_json(
+            serde_json::json!({ "input": { "file": "#__graphql_file__:0" } }),
+        );
+        assert!(forged_upload(&request), "no file 0 in a JSON request");
+        request.uploads.push(async_graphql::UploadValue {
+            filename: "a.txt".into(),
+            content_type: None,
+            content: tempfile::tempfile().expect("temp file"),
+        });
+        assert!(!forged_upload(&request));
+    }
 }

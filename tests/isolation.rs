@@ -43,6 +43,7 @@ struct Ids {
     webhook_delivery: String,
     run_schedule: String,
     conversation: String,
+    document: String,
 }
 
 impl Ids {
@@ -69,6 +70,7 @@ impl Ids {
             webhook_delivery: new(),
             run_schedule: new(),
             conversation: new(),
+            document: new(),
         }
     }
 
@@ -94,6 +96,7 @@ impl Ids {
             &self.webhook_delivery,
             &self.run_schedule,
             &self.conversation,
+            &self.document,
         ]
     }
 }
@@ -139,6 +142,8 @@ fn id_for<'a>(ids: &'a Ids, operation: &str, field: &str) -> &'a str {
         "workEventId" => &ids.work_event,
         "projectId" => &ids.project,
         "templateId" => &ids.template,
+        "id" if op.contains("document") => &ids.document,
+        "uploadedBy" => &ids.user,
         "id" if op.contains("template") => &ids.template,
         "conversationId" => &ids.conversation,
         "id" if op.contains("conversation") => &ids.conversation,
@@ -202,6 +207,8 @@ fn value(
         ("SCALAR", "Boolean") => json!(false),
         ("SCALAR", "Decimal") => json!("10"),
         ("SCALAR", "JSON") => json!({ "probe": 1 }),
+        // Not a file of a multipart request: refused like any invalid value.
+        ("SCALAR", "Upload") => json!("probe"),
         ("SCALAR", "DateTime") => json!(match field {
             "to" | "dueAt" => "2099-01-12T00:00:00Z",
             _ => "2099-01-01T00:00:00Z",
@@ -287,7 +294,8 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
            webhooks { nodes { id url active events deliveries { totalCount } } } \
            runSchedules { nodes { id name status cron nextRunAt runCount } } \
            conversations { nodes { id title messageCount tokensUsed \
-             messages { nodes { id content status } } } } }",
+             messages { nodes { id content status } } } } \
+           documents { edges { node { id filename isSearchable metadata processingStatus } } } }",
         json!({}),
     )
     .await
@@ -458,6 +466,19 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         json!({ "input": { "conversationId": conversation, "content": "Secret question" } }),
     )
     .await;
+    // A document whose text holds the word the probes search for.
+    let data = app
+        .data(
+            Some(&victim),
+            "mutation { createDocument(input: { filename: \"Secret plans.md\", \
+               content: \"# Secret\\n\\nThe probe lands at dawn.\" }) { document { id } } }",
+            json!({}),
+        )
+        .await;
+    let document = data["createDocument"]["document"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let ids = Ids {
         team,
         role,
@@ -479,6 +500,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
         webhook_delivery,
         run_schedule,
         conversation,
+        document,
     };
     let missing = Ids::missing();
     let secrets = ids.all();
@@ -533,7 +555,7 @@ async fn every_operation_is_tenant_scoped(app: &TestApp) {
             }
         }
     }
-    assert!(probed >= 69, "only {probed} operations took ids");
+    assert!(probed >= 72, "only {probed} operations took ids");
 
     // Subscriptions that take ids: refused like a missing id, before any event.
     let mut subscriptions = 0;

@@ -7,9 +7,10 @@ use diesel_async::SimpleAsyncConnection;
 use gateway::db::migrations::{self, Direction};
 use gateway::db::{Pool, PoolOptions, StatementCounter};
 
-const TABLES: [&str; 32] = [
+const TABLES: [&str; 33] = [
     "conversations",
     "messages",
+    "documents",
     "organization_settings",
     "api_usage",
     "plans",
@@ -140,6 +141,7 @@ async fn models_match_tables(url: &str) {
         model!(conversations, gateway::conversations::Conversation);
         model!(messages, gateway::conversations::Message);
         model!(usage_records, gateway::billing::UsageRecord);
+        model!(documents, gateway::documents::Document);
         run_events::table
             .select(run_events::all_columns)
             .limit(0)
@@ -154,7 +156,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 16);
+    assert_eq!(applied.len(), 17);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -164,7 +166,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 16);
+    assert_eq!(reverted.len(), 17);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

@@ -721,6 +721,37 @@ diesel::table! {
 }
 
 diesel::table! {
+    use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Varchar};
+    use crate::db::sql_types::{PortableJson, PortableNumeric, PortableTimestamp, PortableUuid};
+
+    /// Also has `search_vector` (PostgreSQL, generated tsvector) and `seq` (SQLite, the
+    /// rowid of the FTS5 index): neither is read through diesel's DSL, see
+    /// `crate::documents::queries::search`.
+    documents (id) {
+        id -> PortableUuid,
+        organization_id -> PortableUuid,
+        uploaded_by -> Nullable<PortableUuid>,
+        #[max_length = 255]
+        filename -> Varchar,
+        #[max_length = 10]
+        file_type -> Varchar,
+        #[max_length = 100]
+        mime_type -> Varchar,
+        file_size -> BigInt,
+        #[max_length = 64]
+        content_sha256 -> Varchar,
+        content -> Nullable<Text>,
+        metadata -> PortableJson,
+        #[max_length = 20]
+        processing_status -> Varchar,
+        processing_error -> Nullable<Text>,
+        is_searchable -> Bool,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::{BigInt, Integer, Nullable, Text, Varchar};
     use crate::db::sql_types::{PortableNumeric, PortableTimestamp, PortableUuid};
 
@@ -764,6 +795,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     availability_overrides,
     availability_rules,
     conversations,
+    documents,
     employee_profiles,
     messages,
     orchestration_templates,

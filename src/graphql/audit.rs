@@ -66,6 +66,9 @@ pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
         "pauseRunSchedule" => ("run_schedule.pause", "run_schedule"),
         "resumeRunSchedule" => ("run_schedule.resume", "run_schedule"),
         "deleteRunSchedule" => ("run_schedule.delete", "run_schedule"),
+        "uploadDocument" | "createDocument" => ("document.create", "document"),
+        "updateDocument" => ("document.update", "document"),
+        "deleteDocument" => ("document.delete", "document"),
         _ => ("mutation", "mutation"),
     }
 }

@@ -14,6 +14,7 @@ pub mod settings;
 #[macro_use]
 pub mod scheduling;
 pub mod conversations;
+pub mod documents;
 pub mod projects;
 pub mod run_schedules;
 pub mod subscription;
@@ -39,6 +40,7 @@ pub struct Query(
     settings::SettingsQuery,
     run_schedules::RunScheduleQuery,
     scheduling::SchedulingQuery,
+    documents::DocumentQuery,
 );
 
 /// Every mutation, by area.
@@ -53,6 +55,7 @@ pub struct Mutation(
     settings::SettingsMutation,
     run_schedules::RunScheduleMutation,
     scheduling::SchedulingMutation,
+    documents::DocumentMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
@@ -76,7 +79,9 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)
-    .limit_directives(limits.max_directives);
+    .limit_directives(limits.max_directives)
+    // Resolvers read the limits they enforce (the document size).
+    .data(limits.clone());
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
