@@ -53,6 +53,18 @@ pub struct Limits {
     /// Seconds a request may take before it is answered 504.
     #[arg(long, env = "REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// Requests a minute from one client address (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_IP_PER_MINUTE", default_value_t = 6_000)]
+    pub rate_limit_ip_per_minute: u32,
+    /// Requests a minute from one user signed in with a token (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_USER_PER_MINUTE", default_value_t = 3_000)]
+    pub rate_limit_user_per_minute: u32,
+    /// Requests a minute with one API key (0: no limit).
+    #[arg(long, env = "RATE_LIMIT_API_KEY_PER_MINUTE", default_value_t = 6_000)]
+    pub rate_limit_api_key_per_minute: u32,
+    /// GraphQL requests this process serves at once; more answer 503 at once.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    pub max_concurrent_requests: usize,
     /// Whether the schema can be introspected (turn off in production if wanted).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
@@ -72,6 +84,10 @@ impl Default for Limits {
             document_max_bytes: 1024 * 1024,
             max_batch_size: 10,
             request_timeout_seconds: 30,
+            rate_limit_ip_per_minute: 6_000,
+            rate_limit_user_per_minute: 3_000,
+            rate_limit_api_key_per_minute: 6_000,
+            max_concurrent_requests: 512,
             introspection: true,
         }
     }
@@ -156,6 +172,10 @@ impl Config {
         anyhow::ensure!(
             (1..=MAX_DOCUMENT_BYTES).contains(&self.limits.document_max_bytes),
             "DOCUMENT_MAX_BYTES must be 1-{MAX_DOCUMENT_BYTES}"
+        );
+        anyhow::ensure!(
+            self.limits.max_concurrent_requests >= 1,
+            "MAX_CONCURRENT_REQUESTS must be at least 1"
         );
         anyhow::ensure!(
             self.limits.max_batch_size >= 1,

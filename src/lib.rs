@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod organizations;
 pub mod pagination;
 pub mod projects;
+pub mod rate_limit;
 pub mod run_schedules;
 pub mod runs;
 pub mod scheduling;

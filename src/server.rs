@@ -42,6 +42,9 @@ struct Server {
     schema: AppSchema,
     state: AppState,
     limits: Limits,
+    rates: crate::rate_limit::RateLimits,
+    /// Permits for the GraphQL requests served at once.
+    inflight: Arc<tokio::sync::Semaphore>,
 }
 
 type Shared = Arc<Server>;
@@ -208,6 +211,12 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     let shared = Arc::new(Server {
         schema,
         state,
+        rates: crate::rate_limit::RateLimits::new(
+            limits.rate_limit_ip_per_minute,
+            limits.rate_limit_user_per_minute,
+            limits.rate_limit_api_key_per_minute,
+        ),
+        inflight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
         limits,
     });
     Router::new()
@@ -346,6 +355,28 @@ async fn playground() -> Html<String> {
 }
 
 /// A GraphQL-shaped error response, for failures before execution.
+/// Why an authenticated request is not executed.
+enum Refusal {
+    /// The organization's monthly API quota is used up.
+    Quota(crate::error::AppError),
+    /// The user or API key is over its rate; retry after the wait.
+    RateLimited(&'static str, std::time::Duration),
+}
+
+/// 429 RATE_LIMITED with `Retry-After`.
+fn rate_limited(what: &str, wait: std::time::Duration) -> Response {
+    let seconds = crate::rate_limit::retry_after_seconds(wait);
+    let mut response = request_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        &format!("too many requests from this {what}; retry after {seconds} s"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body =
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
@@ -774,6 +805,23 @@ async fn execute(
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let info = request_info(&parts.headers, peer);
+    let Ok(_permit) = Arc::clone(&server.inflight).try_acquire_owned() else {
+        let mut response = request_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the server is serving as many requests as it may; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let now = std::time::Instant::now();
+    if let Some(ip) = &info.ip_address
+        && let Err(wait) = server.rates.ip.take(ip, now)
+    {
+        return rate_limited("address", wait);
+    }
     let request_id = info.request_id.clone();
     let credential = bearer_from_headers(&parts.headers);
     let schema = server.schema.clone();
@@ -789,6 +837,7 @@ async fn execute(
     };
     let caller = Arc::new(std::sync::OnceLock::<Caller>::new());
     let known_caller = Arc::clone(&caller);
+    let rates = &server.rates;
     let work = REQUEST_ID.scope(request_id.clone(), async move {
         let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
         if let Auth::Authenticated { actor, .. } = &context.auth {
@@ -797,8 +846,25 @@ async fn execute(
                 user_id: Some(actor.user_id),
                 api_key_id: actor.api_key_id,
             });
+            let (bucket, key) = match actor.api_key_id {
+                Some(key) => (&rates.api_key, key),
+                None => (&rates.user, actor.user_id),
+            };
+            bucket.take(&key.to_string(), now).map_err(|wait| {
+                Refusal::RateLimited(
+                    if actor.api_key_id.is_some() {
+                        "API key"
+                    } else {
+                        "user"
+                    },
+                    wait,
+                )
+            })?;
             if let Some(quota) = actor.quota {
-                state.quota.admit(actor.organization_id, quota)?;
+                state
+                    .quota
+                    .admit(actor.organization_id, quota)
+                    .map_err(Refusal::Quota)?;
             }
         }
         let batch = match batch {
@@ -809,7 +875,7 @@ async fn execute(
                     .collect(),
             ),
         };
-        Ok::<_, crate::error::AppError>(scope.run(schema.execute_batch(batch)).await)
+        Ok::<_, Refusal>(scope.run(schema.execute_batch(batch)).await)
     });
     // The whole request (not a transaction inside it) is bounded; a dropped transaction
     // is rolled back and its connection discarded by the pool.
@@ -824,11 +890,14 @@ async fn execute(
                 started,
                 &request_id,
             );
-            return request_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                refused.code(),
-                &refused.public_message(),
-            );
+            return match refused {
+                Refusal::Quota(refused) => request_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    refused.code(),
+                    &refused.public_message(),
+                ),
+                Refusal::RateLimited(what, wait) => rate_limited(what, wait),
+            };
         }
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");

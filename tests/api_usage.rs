@@ -162,7 +162,20 @@ async fn calls_are_reported_by_type_status_and_organization(app: &TestApp) {
     assert_eq!(error_code(&refused), "FORBIDDEN");
 }
 
+/// No rate limit: the burst comes from one user at one address.
+fn unlimited() -> gateway::config::Limits {
+    gateway::config::Limits {
+        rate_limit_ip_per_minute: 0,
+        rate_limit_user_per_minute: 0,
+        ..Default::default()
+    }
+}
+
 backend_tests! {
+    limits = super::unlimited();
     burst => a_burst_loses_no_call;
+}
+
+backend_tests! {
     report => calls_are_reported_by_type_status_and_organization;
 }

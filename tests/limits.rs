@@ -296,3 +296,185 @@ async fn sqlite_timed_out_requests() {
 async fn postgres_timed_out_requests() {
     timed_out_requests(Backend::Postgres).await;
 }
+
+backend_tests! {
+    limits = super::tight_rates();
+    rates_per_address_user_and_key => rate_limits;
+}
+
+/// Five requests a minute per address would stop the set-up itself: the address limit
+/// is tested on its own gateway below.
+fn tight_rates() -> Limits {
+    Limits {
+        rate_limit_ip_per_minute: 0,
+        rate_limit_user_per_minute: 4,
+        rate_limit_api_key_per_minute: 2,
+        ..Limits::default()
+    }
+}
+
+/// The status, `Retry-After` and code of an authenticated `{ __typename }`.
+async fn typename(app: &TestApp, header: (&str, &str)) -> (u16, Option<u64>, String) {
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header(header.0, header.1)
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body: Value = response.json().await.unwrap();
+    let code = body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    (status, retry, code)
+}
+
+async fn rate_limits(app: &TestApp) {
+    // Sign-up is anonymous: only the address limit (off here) applies to it.
+    let admin = app.sign_up("acme").await;
+    let org = app.organization_id(&admin).await;
+    let mia = app
+        .add_user(org, "mia", gateway::auth::permissions::OrgRole::Member)
+        .await;
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    // The admin's own 4 a minute: the organization lookup above and the key creation
+    // below are the first two.
+    let body = app
+        .data(
+            Some(&admin),
+            "mutation { createApiKey(input: { name: \"ci\", scopes: [] }) { secret } }",
+            json!({}),
+        )
+        .await;
+    let key = body["createApiKey"]["secret"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        assert_eq!(
+            typename(app, ("authorization", &bearer(&admin))).await.0,
+            200
+        );
+    }
+    let (status, retry, code) = typename(app, ("authorization", &bearer(&admin))).await;
+    assert_eq!((status, code.as_str()), (429, "RATE_LIMITED"));
+    let retry = retry.expect("Retry-After");
+    assert!(
+        (1..=15).contains(&retry),
+        "one request comes back every 15 s: {retry}"
+    );
+
+    // Another user, and the admin's API key, have buckets of their own.
+    assert_eq!(typename(app, ("authorization", &bearer(&mia))).await.0, 200);
+    for _ in 0..2 {
+        assert_eq!(typename(app, ("x-api-key", &key)).await.0, 200);
+    }
+    let (status, retry, code) = typename(app, ("x-api-key", &key)).await;
+    assert_eq!((status, code.as_str()), (429, "RATE_LIMITED"));
+    assert!(retry.is_some_and(|s| (1..=30).contains(&s)));
+}
+
+/// The address limit counts anonymous requests too.
+async fn address_limit(backend: Backend) {
+    let limits = Limits {
+        rate_limit_ip_per_minute: 3,
+        ..Limits::default()
+    };
+    let Some(app) = TestApp::spawn_with(backend, limits).await else {
+        return;
+    };
+    for _ in 0..3 {
+        let body = app.gql(None, "{ __typename }", json!({})).await;
+        assert_eq!(body["data"]["__typename"], "Query");
+    }
+    let (status, retry, code) = typename(&app, ("x-unused", "")).await;
+    assert_eq!((status, code.as_str()), (429, "RATE_LIMITED"));
+    assert!(retry.is_some_and(|s| (1..=20).contains(&s)));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_address_limit() {
+    address_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_address_limit() {
+    address_limit(Backend::Postgres).await;
+}
+
+/// Past MAX_CONCURRENT_REQUESTS a request is answered 503 at once, not queued.
+async fn concurrency_limit(backend: Backend) {
+    let limits = Limits {
+        max_concurrent_requests: 1,
+        ..Limits::default()
+    };
+    let engine = EngineConfig {
+        simulated_step_delay_ms: 1_500,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_configured(backend, limits, engine).await else {
+        return;
+    };
+    let token = app.sign_up("acme").await;
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { roles { id } } } }",
+            json!({ "input": { "name": "Slow", "monthlyBudget": "100", "roles": [
+                { "title": "Thinker", "expertise": "SENIOR" }] } }),
+        )
+        .await;
+    let role = data["createTeam"]["team"]["roles"][0]["id"].clone();
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
+            json!({ "input": { "roleId": role } }),
+        )
+        .await;
+    let id = data["startConversation"]["conversation"]["id"].clone();
+    let slow = app.gql(
+        Some(&token),
+        "mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { status } } }",
+        json!({ "input": { "conversationId": id, "content": "Think it over" } }),
+    );
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let answer = typename(&app, ("authorization", &format!("Bearer {token}"))).await;
+        (answer, started.elapsed())
+    };
+    let (slow, ((status, retry, code), waited)) = tokio::join!(slow, quick);
+    assert_eq!((status, code.as_str()), (503, "SERVICE_UNAVAILABLE"));
+    assert_eq!(retry, Some(1));
+    assert!(
+        waited < Duration::from_millis(500),
+        "refused at once: {waited:?}"
+    );
+    assert_eq!(slow["data"]["sendMessage"]["reply"]["status"], "COMPLETED");
+    // Served again once the slow one is done.
+    assert_eq!(
+        typename(&app, ("authorization", &format!("Bearer {token}")))
+            .await
+            .0,
+        200
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrency_limit() {
+    concurrency_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrency_limit() {
+    concurrency_limit(Backend::Postgres).await;
+}

@@ -54,6 +54,27 @@ macro_rules! backend_tests {
             }
         )+
     };
+    (limits = $limits:expr; $($name:ident => $body:ident;)+) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = $crate::common::TestApp::spawn_with($crate::common::Backend::Sqlite, $limits).await {
+                        super::$body(&app).await;
+                        app.finish().await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::spawn_with($crate::common::Backend::Postgres, $limits).await {
+                        super::$body(&app).await;
+                        app.finish().await;
+                    }
+                }
+            }
+        )+
+    };
     ($($name:ident => $body:ident;)+) => {
         $(
             mod $name {
