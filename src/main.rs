@@ -27,8 +27,19 @@ enum Command {
     /// Fill the database with data to explore.
     Seed {
         /// A demo organization with an admin, a manager, a viewer and three teams.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "bench", conflicts_with = "bench")]
         demo: bool,
+        /// The peer benchmark's data set: organizations org-1..org-20, 500 teams, 10,000
+        /// runs, 50,000 steps (no passwords: use `gateway token --user`).
+        #[arg(long)]
+        bench: bool,
+    },
+    /// Print a session token for a user, without their password (for scripts, load
+    /// tests and first access to an organization seeded by SQL).
+    Token {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
     },
 }
 
@@ -73,6 +84,21 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Seed { bench: true, .. } => {
+            let state = gateway::server::open(&cli.config, gateway::clock::Clock::system()).await?;
+            let seeded = gateway::seed::bench::bench(&state.pool).await?;
+            println!(
+                "Benchmark data written: {} organizations, {} users, {} teams, {} roles, {} runs, {} steps.\n\
+                 A token for the admin of org-7: gateway token --user user1@org7.example",
+                seeded.organizations,
+                seeded.users,
+                seeded.teams,
+                seeded.roles,
+                seeded.runs,
+                seeded.steps
+            );
+            Ok(())
+        }
         Command::Seed { .. } => {
             let state = gateway::server::open(&cli.config, gateway::clock::Clock::system()).await?;
             let logins = gateway::seed::demo(&state.pool, &state.keys).await?;
@@ -90,6 +116,15 @@ async fn main() -> anyhow::Result<()> {
                 "\nmutation {{ login(input: {{email: \"admin@demo.example\", password: \"{}\"}}) {{ token }} }}",
                 gateway::seed::DEMO_PASSWORD
             );
+            Ok(())
+        }
+        Command::Token { user } => {
+            let state = gateway::server::open(&cli.config, gateway::clock::Clock::system()).await?;
+            let mut pooled = state.pool.get().await?;
+            let token =
+                gateway::auth::service::operator_token(&mut pooled.conn(), &state.keys, &user)
+                    .await?;
+            println!("{token}");
             Ok(())
         }
         Command::Schema => Ok(()),

@@ -185,6 +185,27 @@ pub async fn login(
     })
 }
 
+/// A session token for the user with this email, issued by an operator from the command
+/// line (`gateway token --user`): no password, so it is only reachable by whoever holds
+/// the token secret and the database.
+pub async fn operator_token(
+    conn: &mut Conn<'_>,
+    keys: &TokenKeys,
+    email: &str,
+) -> AppResult<String> {
+    let user = user_queries::by_email(conn, &email.trim().to_lowercase())
+        .await?
+        .ok_or(AppError::NotFound { resource: "user" })?;
+    let (user, organization) = user_queries::active_with_organization(conn, user.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "this account is deactivated or its organization is closed".into(),
+            )
+        })?;
+    keys.issue(user.id, organization.id)
+}
+
 async fn audit_login_failure(
     conn: &mut Conn<'_>,
     user: &crate::users::User,

@@ -1,4 +1,7 @@
-//! `gateway seed --demo`: a demo organization to explore the API with.
+//! `gateway seed`: data to explore the API with (`--demo`) or to benchmark it on
+//! (`--bench`).
+
+pub mod bench;
 
 use bigdecimal::BigDecimal;
 
