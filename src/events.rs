@@ -14,6 +14,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
+use crate::auth::sessions::SessionCache;
 use crate::db::{Conn, Id, Pool};
 use crate::runs::{RunEvent, RunEventKind, queries as run_queries};
 
@@ -94,6 +95,22 @@ struct MessageNotice {
 enum Wire {
     Run(Notice),
     Message(MessageNotice),
+    Identity(IdentityNotice),
+}
+
+/// A user or organization row changed: sent by the database's own triggers (migration
+/// `identity_notifications`), whoever changed it.
+#[derive(Debug, serde::Deserialize)]
+struct IdentityNotice {
+    identity: IdentityKind,
+    id: Id,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum IdentityKind {
+    User,
+    Organization,
 }
 
 /// The most text one notification carries; longer deltas are split (PostgreSQL
@@ -228,22 +245,29 @@ impl EventBus {
 
     /// Listens for other processes' notifications on a dedicated connection until
     /// `stop` fires, reconnecting (and telling subscribers to resync) after a failure.
+    /// `sessions` caches identities only while this listener is connected, since it is
+    /// what tells the cache of their changes.
     pub async fn listen(
         self,
         url: String,
         pool: Pool,
+        sessions: SessionCache,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            let session = self.listen_once(&url, &pool);
+            let session = self.listen_once(&url, &pool, &sessions);
             tokio::select! {
                 result = session => {
+                    sessions.set_live(false);
                     if let Err(error) = result {
                         tracing::warn!(%error, "event listener lost its connection; reconnecting");
                     }
                 }
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    sessions.set_live(false);
+                    return;
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
@@ -253,13 +277,19 @@ impl EventBus {
         }
     }
 
-    async fn listen_once(&self, url: &str, pool: &Pool) -> Result<(), String> {
+    async fn listen_once(
+        &self,
+        url: &str,
+        pool: &Pool,
+        sessions: &SessionCache,
+    ) -> Result<(), String> {
         let mut conn = AsyncPgConnection::establish(url)
             .await
             .map_err(|e| e.to_string())?;
         conn.batch_execute(&format!("LISTEN {CHANNEL}"))
             .await
             .map_err(|e| e.to_string())?;
+        sessions.set_live(true);
         // Anything sent while this process was not listening is only in the tables.
         self.publish(Event::Resync);
         let mut notifications = std::pin::pin!(conn.notifications_stream());
@@ -270,6 +300,13 @@ impl EventBus {
                 Ok(Wire::Message(notice)) => {
                     if notice.from != self.id {
                         self.publish(Event::Message(Arc::new(notice.message)));
+                    }
+                    continue;
+                }
+                Ok(Wire::Identity(notice)) => {
+                    match notice.identity {
+                        IdentityKind::User => sessions.forget_user(notice.id),
+                        IdentityKind::Organization => sessions.forget_organization(notice.id),
                     }
                     continue;
                 }

@@ -122,6 +122,7 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         pool,
         keys: TokenKeys::new(&secret, config.token_ttl_seconds),
         bus: EventBus::new(4096),
+        sessions: Default::default(),
         runs: RunControl::default(),
         logins: Default::default(),
         quota: Default::default(),
@@ -250,12 +251,12 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
     let url = config.database_url();
     let (background, background_rx) = tokio::sync::watch::channel(false);
     if Backend::of_url(&url) == Backend::Postgres {
-        tokio::spawn(
-            state
-                .bus
-                .clone()
-                .listen(url.clone(), state.pool.clone(), background_rx),
-        );
+        tokio::spawn(state.bus.clone().listen(
+            url.clone(),
+            state.pool.clone(),
+            state.sessions.clone(),
+            background_rx,
+        ));
     }
     // Background work (run workers, usage counts) gets its own connections so it and
     // requests never starve each other.
@@ -270,12 +271,11 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         },
         StatementCounter::default(),
     )?;
-    tokio::spawn(
-        state
-            .quota
-            .clone()
-            .run(engine_pool.clone(), background.subscribe()),
-    );
+    tokio::spawn(state.quota.clone().run(
+        engine_pool.clone(),
+        state.sessions.clone(),
+        background.subscribe(),
+    ));
     let (usage_stop, usage_stopped) = tokio::sync::watch::channel(false);
     let usage = (
         usage_stop,
@@ -411,18 +411,21 @@ async fn authenticate(
             request,
         };
     };
-    let result = match state.pool.get().await {
-        Ok(mut pooled) => {
-            crate::auth::authenticate(&mut pooled.conn(), &state.keys, token, request.clone()).await
-        }
-        Err(e) => Err(e.into()),
-    };
+    let result = crate::auth::authenticate(
+        &state.pool,
+        &state.keys,
+        &state.sessions,
+        token,
+        request.clone(),
+    )
+    .await;
     let auth = match result {
-        Ok(actor) => {
+        Ok((actor, identity)) => {
             let loaders = loaders(state.pool.clone(), actor.organization_id, batching);
             Auth::Authenticated {
                 actor: Box::new(actor),
                 loaders,
+                identity,
             }
         }
         Err(e) if e.code() == "UNAUTHENTICATED" => Auth::Refused {

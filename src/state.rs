@@ -10,6 +10,8 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: TokenKeys,
     pub bus: EventBus,
+    /// Users and organizations of recently seen session tokens.
+    pub sessions: crate::auth::sessions::SessionCache,
     /// Reaches this process's run workers.
     pub runs: RunControl,
     /// Unflushed API request counts of this process.

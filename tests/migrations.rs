@@ -156,7 +156,7 @@ async fn round_trip(backend: Backend) {
         return;
     };
     let applied = migrations::run(&db.url, Direction::Up).await.expect("up");
-    assert_eq!(applied.len(), 17);
+    assert_eq!(applied.len(), 18);
     for table in TABLES {
         assert!(
             table_exists(&db.url, table).await,
@@ -166,7 +166,7 @@ async fn round_trip(backend: Backend) {
     let reverted = migrations::run(&db.url, Direction::DownAll)
         .await
         .expect("down");
-    assert_eq!(reverted.len(), 17);
+    assert_eq!(reverted.len(), 18);
     for table in TABLES {
         assert!(
             !table_exists(&db.url, table).await,

@@ -5,6 +5,7 @@ use async_graphql::Context;
 use super::errors::GqlResult;
 use super::loaders::Loaders;
 use crate::audit::RequestInfo;
+use crate::auth::Identity;
 use crate::auth::permissions::Actor;
 use crate::db::{Id, PooledConn};
 use crate::error::AppError;
@@ -24,6 +25,9 @@ pub enum Auth {
     Authenticated {
         actor: Box<Actor>,
         loaders: Loaders,
+        /// The user and organization as read at authentication: what `viewer` and
+        /// `organization` answer, without another statement.
+        identity: Identity,
     },
 }
 
@@ -44,6 +48,14 @@ pub trait ContextExt {
     fn loaders(&self) -> async_graphql::Result<&Loaders> {
         self.session().map(|(_, loaders)| loaders)
     }
+    /// The caller's stored user and organization, as read at authentication.
+    fn identity(&self) -> async_graphql::Result<&Identity> {
+        self.session()?;
+        match &self.request_context().auth {
+            Auth::Authenticated { identity, .. } => Ok(identity),
+            _ => Err(AppError::Unauthenticated("authentication required".into())).gql(),
+        }
+    }
     /// A pooled database connection.
     fn db(&self) -> impl Future<Output = async_graphql::Result<PooledConn>> + Send;
 }
@@ -59,7 +71,7 @@ impl ContextExt for Context<'_> {
 
     fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)> {
         match &self.request_context().auth {
-            Auth::Authenticated { actor, loaders } => Ok((actor, loaders)),
+            Auth::Authenticated { actor, loaders, .. } => Ok((actor, loaders)),
             Auth::Anonymous => Err(AppError::Unauthenticated(
                 "authentication required: send `Authorization: Bearer <token>`".into(),
             ))

@@ -262,3 +262,56 @@ impl Extension for ApiUsageLogExtension {
         next.run(ctx, operation_name).await
     }
 }
+
+/// Forgets the cached sessions of the caller's organization once a mutation has run,
+/// before its response leaves: whatever it changed of its users or organization (a
+/// deactivation, a new role, a plan) applies to the very next request.
+pub struct SessionRefresh;
+
+impl ExtensionFactory for SessionRefresh {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(SessionRefreshExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct SessionRefreshExtension {
+    mutation: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Extension for SessionRefreshExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        // Any mutation in the document counts, whichever operation is executed.
+        let mutation = document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
+        self.mutation
+            .store(mutation, std::sync::atomic::Ordering::Relaxed);
+        Ok(document)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let response = next.run(ctx, operation_name).await;
+        if self.mutation.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(state) = ctx.data_opt::<AppState>()
+            && let Some(organization_id) = caller_of(ctx).organization_id
+        {
+            state.sessions.forget_organization(organization_id);
+        }
+        response
+    }
+}

@@ -70,6 +70,7 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     .extension(extension::ErrorCodes)
     .extension(audit::MutationAudit)
     .extension(extension::ApiUsageLog)
+    .extension(extension::SessionRefresh)
     .extension(limits::DocumentLimits {
         max_tokens: limits.max_tokens,
         max_nesting: limits.max_recursive_depth,

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::context::{ContextExt, parse_id};
 use super::errors::{GqlResult, to_gql};
-use super::loaders::{OrganizationKey, RoleKey, RunKey, TeamKey, UserKey};
+use super::loaders::{RoleKey, RunKey, TeamKey, UserKey};
 use super::types::Cursor;
 use super::types::team::{TeamFilterInput, TeamOrderInput, TeamsTotal, list_teams};
 use super::types::user::{UserFilterInput, UsersTotal, list_users};
@@ -31,37 +31,23 @@ pub struct Viewer {
 impl Query {
     /// The authenticated caller.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
-        let (actor, loaders) = ctx.session()?;
-        let user = loaders.load_one(UserKey(actor.user_id)).await.gql()?;
-        let organization = loaders
-            .load_one(OrganizationKey(actor.organization_id))
-            .await
-            .gql()?;
-        let (Some(user), Some(organization)) = (user, organization) else {
-            return Err(to_gql(&AppError::Unauthenticated(
-                "the caller no longer exists".into(),
-            )));
-        };
+        let actor = ctx.actor()?;
+        let identity = ctx.identity()?;
         let permissions = crate::auth::permissions::Permission::ALL
             .iter()
             .filter(|p| actor.can(**p))
             .map(|p| p.as_str().to_string())
             .collect();
         Ok(Viewer {
-            user,
-            organization,
+            user: (*identity.user).clone(),
+            organization: (*identity.organization).clone(),
             permissions,
         })
     }
 
     /// The caller's organization.
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
-        let (actor, loaders) = ctx.session()?;
-        loaders
-            .load_one(OrganizationKey(actor.organization_id))
-            .await
-            .gql()?
-            .ok_or_else(|| to_gql(&AppError::not_found("organization")))
+        Ok((*ctx.identity()?.organization).clone())
     }
 
     /// Users of the caller's organization, oldest first.

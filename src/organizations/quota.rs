@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::Organization;
+use crate::auth::sessions::SessionCache;
 use crate::db::schema::organizations;
 use crate::db::{Id, Pool, Timestamp};
 use crate::dispatch;
@@ -93,8 +94,9 @@ impl ApiQuota {
     }
 
     /// Adds the unflushed counts to the stored ones, starting a new count when the
-    /// stored one is of an earlier month.
-    pub async fn flush(&self, pool: &Pool) {
+    /// stored one is of an earlier month. Cached sessions of the organizations written
+    /// are forgotten: the count they carry no longer adds up with what is unflushed.
+    pub async fn flush(&self, pool: &Pool, sessions: &SessionCache) {
         let batch: Vec<(Id, i64)> = match self.pending.lock() {
             Ok(mut pending) => pending.drain().filter(|(_, n)| *n > 0).collect(),
             Err(_) => return,
@@ -133,9 +135,12 @@ impl ApiQuota {
             .execute(c)
             .await
             });
-            if let Err(error) = result {
-                tracing::warn!(%error, %org, "could not record API usage");
-                failed.push((org, n));
+            match result {
+                Ok(_) => sessions.forget_organization(org),
+                Err(error) => {
+                    tracing::warn!(%error, %org, "could not record API usage");
+                    failed.push((org, n));
+                }
             }
         }
         self.restore(failed);
@@ -150,12 +155,17 @@ impl ApiQuota {
     }
 
     /// Flushes about once a second until `stop` fires, and once more then.
-    pub async fn run(self, pool: Pool, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        pool: Pool,
+        sessions: SessionCache,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => self.flush(&pool).await,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => self.flush(&pool, &sessions).await,
                 _ = stop.changed() => {
-                    self.flush(&pool).await;
+                    self.flush(&pool, &sessions).await;
                     return;
                 }
             }

@@ -7,6 +7,7 @@
 #   tests/bench/compare.sh                 # everything (~10 minutes, more on first use)
 #   PEERS= FLOOR=0 tests/bench/compare.sh  # the gateway alone
 #
+# GATEWAY_BIN: a gateway binary to measure instead of building this checkout's release.
 # BENCH_DIR: the harness (default ../shared/bench beside the repository). It is copied
 # to BENCH_WORK (default ~/.cache/gateway-bench) because it installs its tools and keeps
 # its database under its own folder; the copy is reused between runs.
@@ -21,10 +22,14 @@ DURATION="${DURATION:-15}"
 
 [ -x "$BENCH_DIR/bench.sh" ] || { echo "no harness at $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 
-echo "== release build"
-(cd "$ROOT" && cargo build --release --locked)
-GW="${CARGO_TARGET_DIR:-$ROOT/target}/release/gateway"
-GW="$(cd "$(dirname "$GW")" && pwd)/gateway"
+if [ -n "${GATEWAY_BIN:-}" ]; then
+  GW="$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")"
+else
+  echo "== release build"
+  (cd "$ROOT" && cargo build --release --locked)
+  GW="${CARGO_TARGET_DIR:-$ROOT/target}/release/gateway"
+  GW="$(cd "$(dirname "$GW")" && pwd)/gateway"
+fi
 
 mkdir -p "$BENCH_WORK"
 # Refresh the harness's own files; keep its installs (node_modules, .venv) and run/.
