@@ -24,8 +24,11 @@ pub const CHANNEL: &str = "gateway_events";
 /// How an entity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum ChangeKind {
+    /// The entity is new.
     Created,
+    /// The entity changed.
     Updated,
+    /// The entity is gone (for a schedule: cancelled).
     Deleted,
 }
 

@@ -34,7 +34,9 @@ db_enum! {
 db_enum! {
     /// How often a subscription is billed.
     pub enum BillingCycle {
+        /// A period of one month.
         Monthly => "monthly",
+        /// A period of one year.
         Yearly => "yearly",
     }
 }

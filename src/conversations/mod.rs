@@ -28,6 +28,7 @@ db_enum! {
 db_enum! {
     /// Whether a message holds an answer.
     pub enum MessageStatus {
+        /// Stored in full: the user's message, or the agent's whole reply.
         Completed => "completed",
         /// The agent backend failed; `errorMessage` says why. Failed replies are left
         /// out of the context of later messages.

@@ -24,6 +24,7 @@ use crate::teams::Team;
 /// A plan on offer, with its prices and limits.
 #[Object]
 impl BillingPlan {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -33,14 +34,17 @@ impl BillingPlan {
         self.plan_type
     }
 
+    /// Display name, e.g. `Pro`.
     async fn name(&self) -> &str {
         &self.name
     }
 
+    /// Price per month on monthly billing, in `currency`, 2 decimals.
     async fn price_monthly(&self) -> Decimal {
         Decimal::money(&self.price_monthly)
     }
 
+    /// Price per year on yearly billing, in `currency`, 2 decimals.
     async fn price_yearly(&self) -> Decimal {
         Decimal::money(&self.price_yearly)
     }
@@ -55,6 +59,7 @@ impl BillingPlan {
         Json(self.features.0.clone())
     }
 
+    /// What the plan allows.
     async fn limits(&self) -> Limits {
         Limits(self.plan_limits())
     }
@@ -65,31 +70,37 @@ impl BillingPlan {
     }
 }
 
-/// What a plan allows; `null` is unlimited. Monthly limits count calendar months (UTC).
 pub struct Limits(PlanLimits);
 
+/// What a plan allows; `null` is unlimited. Monthly limits count calendar months (UTC).
 #[Object(name = "PlanLimits")]
 impl Limits {
+    /// Users (deleted ones excluded); checked when a user is created.
     async fn users(&self) -> Option<i64> {
         self.0.users
     }
 
+    /// Projects; checked when a project is created.
     async fn projects(&self) -> Option<i64> {
         self.0.projects
     }
 
+    /// Teams (deleted ones excluded); checked when a team is created.
     async fn teams(&self) -> Option<i64> {
         self.0.teams
     }
 
+    /// GraphQL requests per month; checked on every request.
     async fn api_requests_per_month(&self) -> Option<i64> {
         self.0.api_requests_per_month
     }
 
+    /// Runs started per month (by `startRun` or a run schedule).
     async fn runs_per_month(&self) -> Option<i64> {
         self.0.runs_per_month
     }
 
+    /// Model tokens per month; checked when a run starts (runs already going finish).
     async fn tokens_per_month(&self) -> Option<i64> {
         self.0.tokens_per_month
     }
@@ -98,10 +109,12 @@ impl Limits {
 /// How the organization's plan is billed.
 #[Object(name = "BillingSubscription")]
 impl Subscription {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// The plan billed, with its prices and limits.
     async fn plan(&self, ctx: &Context<'_>) -> async_graphql::Result<BillingPlan> {
         let mut pooled = ctx.db().await?;
         queries::plan_by_id(&mut pooled.conn(), self.plan_id)
@@ -111,14 +124,17 @@ impl Subscription {
             .ok_or_else(|| super::errors::to_gql(&AppError::not_found("plan")))
     }
 
+    /// Whether the subscription is in force and renewing.
     async fn status(&self) -> SubscriptionStatus {
         self.status
     }
 
+    /// How often it renews: monthly or yearly.
     async fn billing_cycle(&self) -> BillingCycle {
         self.billing_cycle
     }
 
+    /// When the current billing period began.
     async fn current_period_start(&self) -> DateTime<Utc> {
         self.current_period_start.0
     }
@@ -128,6 +144,7 @@ impl Subscription {
         self.current_period_end.0
     }
 
+    /// When `cancelSubscription` was called; null unless cancelled.
     async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
         self.cancelled_at.map(|t| t.0)
     }
@@ -142,10 +159,12 @@ impl Subscription {
         self.external_subscription_id.as_deref()
     }
 
+    /// When the organization first subscribed.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the subscription.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -157,6 +176,7 @@ pub struct Quota {
     /// The limit's key in the plan's limits, e.g. `runsPerMonth`; QUOTA_EXCEEDED errors
     /// name it in `extensions.limit`.
     pub limit: String,
+    /// How much is used now (this month, for monthly limits).
     pub used: i64,
     /// `null` is unlimited.
     pub allowed: Option<i64>,
@@ -209,7 +229,9 @@ pub async fn quotas_of(ctx: &Context<'_>, org: &Organization) -> async_graphql::
 pub enum UsageGroupBy {
     /// The UTC day.
     Day,
+    /// By team (`key` is the team id; null for usage without a team).
     Team,
+    /// By the model the tokens were priced as (null for usage without a model).
     Model,
     /// The billing unit.
     Unit,
@@ -233,9 +255,11 @@ pub struct UsageGroup {
     /// The day (`YYYY-MM-DD`), team id, model or unit (`token`, `agent_run`); `null`
     /// for usage without a team or model.
     pub key: Option<String>,
+    /// Model tokens (prompt and completion).
     pub tokens: i64,
     /// Run steps performed by agents.
     pub agent_runs: i64,
+    /// USD, 4 decimals: the sum of the group's ledger costs.
     pub total_cost: Decimal,
     /// Ledger lines summed.
     pub records: i64,
@@ -257,13 +281,19 @@ impl UsageGroup {
 /// The organization's usage over a time range.
 #[derive(SimpleObject)]
 pub struct UsageReport {
+    /// Start of the range (inclusive).
     pub from: DateTime<Utc>,
+    /// End of the range (exclusive).
     pub to: DateTime<Utc>,
+    /// How `groups` are formed.
     pub group_by: UsageGroupBy,
+    /// Model tokens in the range.
     pub tokens: i64,
+    /// Run steps performed by agents in the range.
     pub agent_runs: i64,
     /// USD, exact: the sum of the ledger's costs, which equals what the runs cost.
     pub total_cost: Decimal,
+    /// One entry per group, ordered by `key`.
     pub groups: Vec<UsageGroup>,
 }
 
@@ -283,26 +313,39 @@ pub enum ApiUsageGroupBy {
 /// One group of API calls, with latencies in milliseconds (nearest-rank percentiles).
 #[derive(SimpleObject)]
 pub struct ApiUsageGroup {
+    /// The group: the operation name, type, day (`YYYY-MM-DD`) or status; null for
+    /// anonymous operations.
     pub key: Option<String>,
+    /// Calls in the group.
     pub calls: i64,
     /// Calls that did not end `ok`.
     pub failed: i64,
     /// Errors returned, in total.
     pub errors: i64,
+    /// Mean response time.
     pub average_ms: f64,
+    /// Median response time.
     pub p50_ms: f64,
+    /// 95th percentile response time.
     pub p95_ms: f64,
+    /// 99th percentile response time.
     pub p99_ms: f64,
+    /// Slowest response time.
     pub max_ms: f64,
 }
 
 /// The organization's GraphQL calls over a time range.
 #[derive(SimpleObject)]
 pub struct ApiUsageReport {
+    /// Start of the range (inclusive).
     pub from: DateTime<Utc>,
+    /// End of the range (exclusive).
     pub to: DateTime<Utc>,
+    /// How `groups` are formed.
     pub group_by: ApiUsageGroupBy,
+    /// Calls in the range.
     pub calls: i64,
+    /// Calls that did not end `ok`.
     pub failed: i64,
     /// Busiest first.
     pub groups: Vec<ApiUsageGroup>,
@@ -345,9 +388,10 @@ impl BillingQuery {
     async fn usage(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
+        #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
+        #[graphql(desc = "End of the range (exclusive); at most 400 days after `from`.")]
         to: DateTime<Utc>,
-        group_by: UsageGroupBy,
+        #[graphql(desc = "How to group the usage.")] group_by: UsageGroupBy,
     ) -> async_graphql::Result<UsageReport> {
         let actor = ctx.actor()?;
         actor.require(Permission::BillingRead).gql()?;
@@ -419,9 +463,10 @@ impl ApiUsageQuery {
     async fn api_usage(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
+        #[graphql(desc = "Start of the range (inclusive).")] from: DateTime<Utc>,
+        #[graphql(desc = "End of the range (exclusive); at most 400 days after `from`.")]
         to: DateTime<Utc>,
-        group_by: ApiUsageGroupBy,
+        #[graphql(desc = "How to group the calls.")] group_by: ApiUsageGroupBy,
     ) -> async_graphql::Result<ApiUsageReport> {
         let actor = ctx.actor()?;
         actor.require(Permission::BillingRead).gql()?;
@@ -477,14 +522,18 @@ pub struct ApiUsageQuery;
 /// Input of `changePlan`.
 #[derive(InputObject)]
 pub struct ChangePlanInput {
+    /// The plan to move to.
     pub plan: Plan,
     /// The current cycle (monthly for a first subscription) when omitted.
     pub billing_cycle: Option<BillingCycle>,
 }
 
+/// The organization on its new plan.
 #[derive(SimpleObject)]
 pub struct ChangePlanPayload {
+    /// The organization with the plan's limits applied.
     pub organization: Organization,
+    /// The new subscription, its period starting now.
     pub subscription: Subscription,
 }
 
@@ -499,8 +548,10 @@ pub struct UpdateSubscriptionInput {
     pub external_subscription_id: MaybeUndefined<String>,
 }
 
+/// The organization's subscription after the change.
 #[derive(SimpleObject)]
 pub struct SubscriptionPayload {
+    /// The subscription as it is now.
     pub subscription: Subscription,
 }
 
@@ -514,7 +565,7 @@ impl BillingMutation {
     async fn change_plan(
         &self,
         ctx: &Context<'_>,
-        input: ChangePlanInput,
+        #[graphql(desc = "The plan and, optionally, the billing cycle.")] input: ChangePlanInput,
     ) -> async_graphql::Result<ChangePlanPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
@@ -552,7 +603,7 @@ impl BillingMutation {
     async fn update_subscription(
         &self,
         ctx: &Context<'_>,
-        input: UpdateSubscriptionInput,
+        #[graphql(desc = "The billing details to change.")] input: UpdateSubscriptionInput,
     ) -> async_graphql::Result<SubscriptionPayload> {
         let actor = ctx.actor()?;
         let changes = SubscriptionChanges {

@@ -26,10 +26,12 @@ use crate::users::User;
 /// A user's conversation with one of a team's agents (a role).
 #[Object]
 impl Conversation {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// A name the user gave it (at most 255 characters); null when none.
     async fn title(&self) -> Option<&str> {
         self.title.as_deref()
     }
@@ -47,6 +49,7 @@ impl Conversation {
         ctx.loaders()?.load_one(TeamKey(self.team_id)).await.gql()
     }
 
+    /// The project it was started for; null when none (or once deleted).
     async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Project>> {
         match self.project_id {
             Some(project) => ctx.loaders()?.load_one(ProjectKey(project)).await.gql(),
@@ -74,14 +77,17 @@ impl Conversation {
         Decimal::cost(&self.cost)
     }
 
+    /// When the last message was stored; null before the first.
     async fn last_message_at(&self) -> Option<DateTime<Utc>> {
         self.last_message_at.map(|t| t.0)
     }
 
+    /// When the conversation was started.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change: a message, a rename.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -91,9 +97,17 @@ impl Conversation {
     async fn messages(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Message, Total>> {
         let (org, id) = (self.organization_id, self.id);
@@ -110,10 +124,12 @@ impl Conversation {
 /// One message of a conversation.
 #[Object]
 impl Message {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// The conversation it belongs to.
     async fn conversation(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Conversation>> {
         ctx.loaders()?
             .load_one(ConversationKey(self.conversation_id))
@@ -131,10 +147,12 @@ impl Message {
         self.role
     }
 
+    /// The text: what the user wrote, or the agent's reply.
     async fn content(&self) -> &str {
         &self.content
     }
 
+    /// COMPLETED, or FAILED for a reply the agent backend could not give.
     async fn status(&self) -> MessageStatus {
         self.status
     }
@@ -149,10 +167,12 @@ impl Message {
         self.prompt_tokens
     }
 
+    /// Tokens of the reply, for a reply; 0 for a user's message.
     async fn completion_tokens(&self) -> i32 {
         self.completion_tokens
     }
 
+    /// `promptTokens + completionTokens`.
     async fn tokens_used(&self) -> i32 {
         self.tokens_used
     }
@@ -185,6 +205,7 @@ impl Message {
         }
     }
 
+    /// When it was stored.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
@@ -193,8 +214,11 @@ impl Message {
 /// Filters of `conversations`.
 #[derive(InputObject, Default)]
 pub struct ConversationFilterInput {
+    /// Only conversations with this role.
     pub role_id: Option<ID>,
+    /// Only conversations with the roles of this team.
     pub team_id: Option<ID>,
+    /// Only conversations started for this project.
     pub project_id: Option<ID>,
     /// Another user's conversations; only for those who read every conversation
     /// (`organization.manage`).
@@ -212,10 +236,21 @@ impl ConversationQuery {
     async fn conversations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only conversations matching every given condition; all of them when omitted."
+        )]
         filter: Option<ConversationFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Conversation, Total>> {
         let actor = ctx.actor()?;
@@ -246,7 +281,11 @@ impl ConversationQuery {
     }
 
     /// One of your conversations (or anyone's, with `organization.manage`).
-    async fn conversation(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Conversation> {
+    async fn conversation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The conversation's `id`.")] id: ID,
+    ) -> async_graphql::Result<Conversation> {
         let actor = ctx.actor()?;
         let id = parse_id(&id, "conversation").gql()?;
         let mut pooled = ctx.db().await?;
@@ -261,17 +300,21 @@ pub struct StartConversationInput {
     pub role_id: ID,
     /// At most 255 characters.
     pub title: Option<String>,
+    /// The project the conversation is for, if any.
     pub project_id: Option<ID>,
 }
 
+/// The started conversation.
 #[derive(SimpleObject)]
 pub struct StartConversationPayload {
+    /// The new conversation, with no messages yet.
     pub conversation: Conversation,
 }
 
 /// Input of `sendMessage`.
 #[derive(InputObject)]
 pub struct SendMessageInput {
+    /// The conversation to send in (one you started).
     pub conversation_id: ID,
     /// 1-32,000 characters.
     pub content: String,
@@ -280,6 +323,7 @@ pub struct SendMessageInput {
 /// The user's message and the agent's reply.
 #[derive(SimpleObject)]
 pub struct SendMessagePayload {
+    /// The conversation, its counts and cost updated.
     pub conversation: Conversation,
     /// The message sent.
     pub message: Message,
@@ -290,23 +334,30 @@ pub struct SendMessagePayload {
 /// Input of `updateConversation`.
 #[derive(InputObject)]
 pub struct UpdateConversationInput {
+    /// The conversation to rename.
     pub id: ID,
     /// The new title; null clears it.
     pub title: Option<String>,
 }
 
+/// The renamed conversation.
 #[derive(SimpleObject)]
 pub struct UpdateConversationPayload {
+    /// The conversation as it is now.
     pub conversation: Conversation,
 }
 
+/// Input of `deleteConversation`.
 #[derive(InputObject)]
 pub struct DeleteConversationInput {
+    /// The conversation to delete (yours, or anyone's with `organization.manage`).
     pub id: ID,
 }
 
+/// The deleted conversation.
 #[derive(SimpleObject)]
 pub struct DeleteConversationPayload {
+    /// The id of the deleted conversation.
     pub deleted_conversation_id: ID,
 }
 
@@ -319,6 +370,7 @@ impl ConversationMutation {
     async fn start_conversation(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The role to talk to, and an optional title and project.")]
         input: StartConversationInput,
     ) -> async_graphql::Result<StartConversationPayload> {
         let actor = ctx.actor()?;
@@ -350,7 +402,7 @@ impl ConversationMutation {
     async fn send_message(
         &self,
         ctx: &Context<'_>,
-        input: SendMessageInput,
+        #[graphql(desc = "The conversation and the text to send.")] input: SendMessageInput,
     ) -> async_graphql::Result<SendMessagePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.conversation_id, "conversation").gql()?;
@@ -368,7 +420,7 @@ impl ConversationMutation {
     async fn update_conversation(
         &self,
         ctx: &Context<'_>,
-        input: UpdateConversationInput,
+        #[graphql(desc = "The conversation and its new title.")] input: UpdateConversationInput,
     ) -> async_graphql::Result<UpdateConversationPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "conversation").gql()?;
@@ -383,7 +435,7 @@ impl ConversationMutation {
     async fn delete_conversation(
         &self,
         ctx: &Context<'_>,
-        input: DeleteConversationInput,
+        #[graphql(desc = "The conversation to delete.")] input: DeleteConversationInput,
     ) -> async_graphql::Result<DeleteConversationPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "conversation").gql()?;
@@ -395,15 +447,17 @@ impl ConversationMutation {
     }
 }
 
-/// Something that happened in a conversation.
 pub struct MessageStreamEvent(Arc<MessageEvent>);
 
+/// Something that happened in a conversation.
 #[Object]
 impl MessageStreamEvent {
+    /// What happened.
     async fn kind(&self) -> MessageEventKind {
         self.0.kind
     }
 
+    /// The conversation it happened in.
     async fn conversation_id(&self) -> ID {
         ID(self.0.conversation_id.to_string())
     }

@@ -20,6 +20,7 @@ use crate::users::User;
 /// extracted from it at upload.
 #[Object]
 impl Document {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -52,7 +53,13 @@ impl Document {
     /// The extracted text: plain text as is; Markdown without its markup; JSON as
     /// `path: value` lines (keys sorted); CSV as lines of ` | `-separated fields. `null` when
     /// extraction FAILED. `maxLength` cuts it to that many characters.
-    async fn content(&self, max_length: Option<i32>) -> Option<String> {
+    async fn content(
+        &self,
+        #[graphql(
+            desc = "At most this many characters, from the start; the whole text when omitted."
+        )]
+        max_length: Option<i32>,
+    ) -> Option<String> {
         let content = self.content.as_deref()?;
         Some(match max_length {
             Some(n) => content
@@ -95,10 +102,12 @@ impl Document {
         }
     }
 
+    /// When it was uploaded or created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to its name, metadata or searchability.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -107,6 +116,7 @@ impl Document {
 /// A document matching a search.
 #[derive(SimpleObject)]
 pub struct DocumentSearchHit {
+    /// The matching document.
     pub document: Document,
     /// How well it matches: higher is better. Comparable within one search only.
     pub rank: f64,
@@ -146,10 +156,21 @@ impl DocumentQuery {
     async fn documents(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only documents matching every given condition; all of them when omitted."
+        )]
         filter: Option<DocumentFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Document, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -172,7 +193,11 @@ impl DocumentQuery {
     }
 
     /// A document of the organization; NOT_FOUND for another organization's.
-    async fn document(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Document> {
+    async fn document(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The document's `id`.")] id: ID,
+    ) -> async_graphql::Result<Document> {
         let org = ctx.actor()?.organization_id;
         let id = parse_id(&id, "document").gql()?;
         let mut pooled = ctx.db().await?;
@@ -191,9 +216,12 @@ impl DocumentQuery {
     async fn search_documents(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Words to find (stemmed; all must occur). On PostgreSQL, web-search syntax too."
+        )]
         query: String,
-        first: Option<i32>,
-        file_type: Option<DocumentFileType>,
+        #[graphql(desc = "At most this many hits, 1-100; 20 when omitted.")] first: Option<i32>,
+        #[graphql(desc = "Only documents of this kind.")] file_type: Option<DocumentFileType>,
     ) -> async_graphql::Result<Vec<DocumentSearchHit>> {
         let org = ctx.actor()?.organization_id;
         let first = first.unwrap_or(service::DEFAULT_HITS);
@@ -249,6 +277,7 @@ pub struct CreateDocumentPayload {
 /// Input of `updateDocument`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateDocumentInput {
+    /// The document to change.
     pub id: ID,
     /// A new name; an extension must be of the document's type.
     pub filename: Option<String>,
@@ -261,18 +290,21 @@ pub struct UpdateDocumentInput {
 /// The changed document.
 #[derive(SimpleObject)]
 pub struct UpdateDocumentPayload {
+    /// The document as it is now.
     pub document: Document,
 }
 
 /// Input of `deleteDocument`.
 #[derive(InputObject)]
 pub struct DeleteDocumentInput {
+    /// The document to delete.
     pub id: ID,
 }
 
 /// What `deleteDocument` removed.
 #[derive(SimpleObject)]
 pub struct DeleteDocumentPayload {
+    /// The id of the deleted document.
     pub deleted_document_id: ID,
 }
 
@@ -321,6 +353,9 @@ impl DocumentMutation {
     async fn upload_document(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The file (a multipart upload), and optionally a name and your own metadata."
+        )]
         input: UploadDocumentInput,
     ) -> async_graphql::Result<UploadDocumentPayload> {
         let actor = ctx.actor()?;
@@ -355,6 +390,7 @@ impl DocumentMutation {
     async fn create_document(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The document's name, text, type and your own metadata.")]
         input: CreateDocumentInput,
     ) -> async_graphql::Result<CreateDocumentPayload> {
         let actor = ctx.actor()?;
@@ -382,7 +418,7 @@ impl DocumentMutation {
     async fn update_document(
         &self,
         ctx: &Context<'_>,
-        input: UpdateDocumentInput,
+        #[graphql(desc = "The document and the fields to change.")] input: UpdateDocumentInput,
     ) -> async_graphql::Result<UpdateDocumentPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "document").gql()?;
@@ -407,7 +443,7 @@ impl DocumentMutation {
     async fn delete_document(
         &self,
         ctx: &Context<'_>,
-        input: DeleteDocumentInput,
+        #[graphql(desc = "The document to delete.")] input: DeleteDocumentInput,
     ) -> async_graphql::Result<DeleteDocumentPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "document").gql()?;

@@ -22,7 +22,8 @@ pub mod templates;
 pub mod types;
 pub mod webhooks;
 
-use async_graphql::{SDLExportOptions, Schema};
+use async_graphql::connection::Connection;
+use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::config::Limits;
 use crate::state::AppState;
@@ -83,6 +84,7 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     .limit_directives(limits.max_directives)
     // Resolvers read the limits they enforce (the document size).
     .data(limits.clone());
+    builder = describe_generated_types(builder);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -90,6 +92,73 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// Descriptions for the connection types async-graphql derives from `Connection<..>`,
+/// which no doc comment reaches. Set on the builder, so introspection and the SDL agree.
+fn describe_generated_types(
+    builder: SchemaBuilder<Query, Mutation, subscription::Subscription>,
+) -> SchemaBuilder<Query, Mutation, subscription::Subscription> {
+    use crate::graphql::scheduling::Total;
+    use crate::graphql::types::Cursor;
+    use crate::graphql::types::audit::AuditLogsTotal;
+    use crate::graphql::types::team::{TeamRunsTotal, TeamsTotal};
+    use crate::graphql::types::user::UsersTotal;
+
+    macro_rules! page_of {
+        ($items:literal) => {
+            concat!(
+                "A page of ",
+                $items,
+                ": `edges` (each with its cursor) or just `nodes`, `pageInfo` to fetch the \
+                 next or previous page, and `totalCount` across all pages."
+            )
+        };
+    }
+    // Only the type's name matters to the override, so each connection is named by
+    // the type its resolver returns.
+    type Page<Node, Fields = Total> = Connection<Cursor, Node, Fields>;
+    builder
+        .override_output_type_description::<Page<crate::audit::AuditLog, AuditLogsTotal>>(page_of!(
+            "audit trail entries"
+        ))
+        .override_output_type_description::<Page<crate::conversations::Conversation>>(page_of!(
+            "conversations"
+        ))
+        .override_output_type_description::<Page<crate::documents::Document>>(page_of!("documents"))
+        .override_output_type_description::<Page<types::scheduling::Employee>>(page_of!(
+            "employees"
+        ))
+        .override_output_type_description::<Page<crate::conversations::Message>>(page_of!(
+            "a conversation's messages"
+        ))
+        .override_output_type_description::<Page<crate::projects::Project>>(page_of!("projects"))
+        .override_output_type_description::<projects::ProjectRuns>(page_of!("a project's runs"))
+        .override_output_type_description::<Page<crate::runs::Run, TeamRunsTotal>>(page_of!(
+            "a team's runs"
+        ))
+        .override_output_type_description::<Page<crate::run_schedules::RunSchedule>>(page_of!(
+            "run schedules"
+        ))
+        .override_output_type_description::<Page<crate::scheduling::ScheduleException>>(page_of!(
+            "scheduling exceptions"
+        ))
+        .override_output_type_description::<run_schedules::ScheduleRuns>(page_of!(
+            "the runs a run schedule started"
+        ))
+        .override_output_type_description::<Page<crate::teams::Team, TeamsTotal>>(page_of!("teams"))
+        .override_output_type_description::<Page<crate::templates::Template>>(page_of!("templates"))
+        .override_output_type_description::<Page<crate::scheduling::TimeOffRequest>>(page_of!(
+            "time-off requests"
+        ))
+        .override_output_type_description::<Page<crate::users::User, UsersTotal>>(page_of!("users"))
+        .override_output_type_description::<Page<crate::webhooks::Webhook>>(page_of!("webhooks"))
+        .override_output_type_description::<Page<crate::webhooks::WebhookDelivery>>(page_of!(
+            "a webhook's deliveries"
+        ))
+        .override_output_type_description::<Page<crate::scheduling::WorkEvent>>(page_of!(
+            "work events"
+        ))
 }
 
 /// The complexity of a connection field: its page's complexity times the page size

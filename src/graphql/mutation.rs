@@ -25,14 +25,17 @@ pub struct Mutation;
 /// Input of `signUp`.
 #[derive(InputObject)]
 pub struct SignUpInput {
+    /// The new organization's display name, 1-255 characters.
     pub organization_name: String,
     /// URL-safe handle: 3-50 lowercase letters, digits and inner hyphens.
     pub slug: String,
+    /// The first admin's sign-in address; unique across all organizations.
     pub email: String,
     /// 3-50 letters, digits, '_', '-' or '.'.
     pub username: String,
     /// 8-128 characters.
     pub password: String,
+    /// The first admin's display name.
     pub full_name: Option<String>,
 }
 
@@ -41,15 +44,20 @@ pub struct SignUpInput {
 pub struct SignUpPayload {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
+    /// When the token stops working; sign in again after it.
     pub expires_at: DateTime<Utc>,
+    /// The new admin.
     pub user: User,
+    /// The new organization.
     pub organization: Organization,
 }
 
 /// Input of `login`.
 #[derive(InputObject)]
 pub struct LoginInput {
+    /// The address the account was created with (case-insensitive).
     pub email: String,
+    /// The account's password.
     pub password: String,
 }
 
@@ -58,8 +66,11 @@ pub struct LoginInput {
 pub struct LoginPayload {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
+    /// When the token stops working; sign in again after it.
     pub expires_at: DateTime<Utc>,
+    /// The signed-in user.
     pub user: User,
+    /// The user's organization.
     pub organization: Organization,
 }
 
@@ -70,6 +81,7 @@ pub struct RoleInput {
     pub title: String,
     /// At most 500 characters.
     pub description: Option<String>,
+    /// How experienced the agent is; its prompt states it.
     pub expertise: Expertise,
     /// One of the supported models; `gpt-3.5-turbo` when omitted.
     pub llm_model: Option<String>,
@@ -110,80 +122,104 @@ pub struct CreateTeamInput {
     pub project_id: Option<ID>,
 }
 
+/// The created team.
 #[derive(SimpleObject)]
 pub struct CreateTeamPayload {
+    /// The team with its roles.
     pub team: Team,
 }
 
 /// Input of `updateTeam`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateTeamInput {
+    /// The team to change.
     pub id: ID,
+    /// 1-100 characters after HTML tags are stripped; unique in the organization.
     pub name: Option<String>,
     /// `null` clears the description.
     pub description: MaybeUndefined<String>,
+    /// Greater than 0, at most 10000, at most 2 decimals.
     pub monthly_budget: Option<Decimal>,
     /// Moves the team to this project; `null` takes it out of its project.
     pub project_id: MaybeUndefined<ID>,
 }
 
+/// The changed team.
 #[derive(SimpleObject)]
 pub struct UpdateTeamPayload {
+    /// The team as it is now.
     pub team: Team,
 }
 
 /// Input of `deleteTeam`.
 #[derive(InputObject)]
 pub struct DeleteTeamInput {
+    /// The team to delete.
     pub id: ID,
 }
 
+/// The deleted team.
 #[derive(SimpleObject)]
 pub struct DeleteTeamPayload {
+    /// The id of the deleted team.
     pub deleted_team_id: ID,
 }
 
 /// Input of `addRole`.
 #[derive(InputObject)]
 pub struct AddRoleInput {
+    /// The team to add the role to (at most 10 roles per team).
     pub team_id: ID,
+    /// The role to create.
     pub role: RoleInput,
 }
 
+/// The added role.
 #[derive(SimpleObject)]
 pub struct AddRolePayload {
+    /// The role, placed after the team's other roles.
     pub role: Role,
 }
 
 /// Input of `updateRole`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateRoleInput {
+    /// The role to change.
     pub id: ID,
+    /// 1-100 characters, unique within the team.
     pub title: Option<String>,
     /// `null` clears the description.
     pub description: MaybeUndefined<String>,
+    /// How experienced the agent is.
     pub expertise: Option<Expertise>,
+    /// One of the supported models.
     pub llm_model: Option<String>,
     /// `null` clears it.
     pub llm_config: MaybeUndefined<Json<serde_json::Value>>,
     /// `null` clears it.
     pub agent_config: MaybeUndefined<Json<serde_json::Value>>,
+    /// Inactive roles take no part in new runs (a team needs one active role to start a run).
     pub is_active: Option<bool>,
 }
 
+/// The changed role.
 #[derive(SimpleObject)]
 pub struct UpdateRolePayload {
+    /// The role as it is now.
     pub role: Role,
 }
 
 /// Input of `removeRole`.
 #[derive(InputObject)]
 pub struct RemoveRoleInput {
+    /// The role to remove.
     pub id: ID,
 }
 
+/// The removed role.
 #[derive(SimpleObject)]
 pub struct RemoveRolePayload {
+    /// The id of the removed role.
     pub removed_role_id: ID,
     /// The team the role was removed from.
     pub team: Option<Team>,
@@ -192,24 +228,29 @@ pub struct RemoveRolePayload {
 /// Input of `reorderRoles`.
 #[derive(InputObject)]
 pub struct ReorderRolesInput {
+    /// The team whose roles to order.
     pub team_id: ID,
     /// Every role of the team, each once, in the new order.
     pub role_ids: Vec<ID>,
 }
 
+/// The reordered team.
 #[derive(SimpleObject)]
 pub struct ReorderRolesPayload {
+    /// The team, its roles in the new order.
     pub team: Team,
 }
 
 /// Input of `createUser`.
 #[derive(InputObject)]
 pub struct CreateUserInput {
+    /// The new user's sign-in address; unique across all organizations.
     pub email: String,
     /// 3-50 letters, digits, '_', '-' or '.'.
     pub username: String,
     /// The initial password, 8-128 characters.
     pub password: String,
+    /// Display name.
     pub full_name: Option<String>,
     /// MEMBER when omitted.
     pub org_role: Option<OrgRole>,
@@ -217,14 +258,17 @@ pub struct CreateUserInput {
     pub permissions: Option<Vec<String>>,
 }
 
+/// The added user.
 #[derive(SimpleObject)]
 pub struct CreateUserPayload {
+    /// The user, active at once.
     pub user: User,
 }
 
 /// Input of `updateUser`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
+    /// The user to change.
     pub id: ID,
     /// `null` clears the name.
     pub full_name: MaybeUndefined<String>,
@@ -236,37 +280,47 @@ pub struct UpdateUserInput {
     pub preferences: Option<Json<serde_json::Value>>,
 }
 
+/// The changed user.
 #[derive(SimpleObject)]
 pub struct UpdateUserPayload {
+    /// The user as it is now.
     pub user: User,
 }
 
 /// Input of `deactivateUser`, `activateUser` and `deleteUser`.
 #[derive(InputObject)]
 pub struct UserIdInput {
+    /// The user.
     pub id: ID,
 }
 
+/// A user after access was granted or withdrawn.
 #[derive(SimpleObject)]
 pub struct UserAccessPayload {
+    /// The user as it is now (see `isActive`).
     pub user: User,
 }
 
+/// The deleted user.
 #[derive(SimpleObject)]
 pub struct DeleteUserPayload {
+    /// The id of the deleted user.
     pub deleted_user_id: ID,
 }
 
 /// Input of `changePassword`.
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
+    /// Your password now.
     pub current_password: String,
     /// 8-128 characters.
     pub new_password: String,
 }
 
+/// The account whose password changed.
 #[derive(SimpleObject)]
 pub struct ChangePasswordPayload {
+    /// You; your existing sessions keep working.
     pub user: User,
 }
 
@@ -282,8 +336,10 @@ pub struct CreateApiKeyInput {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A new API key and its secret.
 #[derive(SimpleObject)]
 pub struct CreateApiKeyPayload {
+    /// The key's details (without the secret).
     pub api_key: ApiKey,
     /// The key itself: shown this once, store it now. Send it as
     /// `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
@@ -293,11 +349,14 @@ pub struct CreateApiKeyPayload {
 /// Input of `revokeApiKey`.
 #[derive(InputObject)]
 pub struct RevokeApiKeyInput {
+    /// The key to revoke.
     pub id: ID,
 }
 
+/// The revoked key.
 #[derive(SimpleObject)]
 pub struct RevokeApiKeyPayload {
+    /// The key, with `revokedAt` set.
     pub api_key: ApiKey,
 }
 
@@ -312,8 +371,10 @@ pub struct UpdateOrganizationInput {
     pub plan: Option<Plan>,
 }
 
+/// The changed organization.
 #[derive(SimpleObject)]
 pub struct UpdateOrganizationPayload {
+    /// The organization as it is now.
     pub organization: Organization,
 }
 
@@ -331,6 +392,7 @@ pub struct ExecutionConfigInput {
 /// Input of `startRun`.
 #[derive(InputObject)]
 pub struct StartRunInput {
+    /// The team to run; it needs an active role, and budget left for the estimate.
     pub team_id: ID,
     /// The project the run is for; the team's project when omitted.
     pub project_id: Option<ID>,
@@ -339,9 +401,11 @@ pub struct StartRunInput {
     pub template_id: Option<ID>,
     /// What the team works on: a non-empty JSON object (at most 64 KiB).
     pub inputs: Json<serde_json::Value>,
+    /// Attempts, time limit and answer length; defaults when omitted.
     pub execution_config: Option<ExecutionConfigInput>,
 }
 
+/// The started run.
 #[derive(SimpleObject)]
 pub struct StartRunPayload {
     /// The run, PENDING until a worker picks it up.
@@ -351,13 +415,16 @@ pub struct StartRunPayload {
 /// Input of `cancelRun`.
 #[derive(InputObject)]
 pub struct CancelRunInput {
+    /// The run to cancel.
     pub id: ID,
     /// Why, kept as the run's error message (at most 500 characters).
     pub reason: Option<String>,
 }
 
+/// The cancelled run.
 #[derive(SimpleObject)]
 pub struct CancelRunPayload {
+    /// The run, CANCELLED, with its open steps cancelled.
     pub run: Run,
 }
 
@@ -401,6 +468,7 @@ impl Mutation {
     async fn sign_up(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The organization, its handle, and the first admin's account.")]
         input: SignUpInput,
     ) -> async_graphql::Result<SignUpPayload> {
         let mut pooled = ctx.db().await?;
@@ -428,7 +496,7 @@ impl Mutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        input: LoginInput,
+        #[graphql(desc = "The account's email address and password.")] input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
         let request = &ctx.request_context().request;
         let account = input.email.trim().to_lowercase();
@@ -473,6 +541,7 @@ impl Mutation {
     async fn create_team(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The team's name, budget, project and first roles.")]
         input: CreateTeamInput,
     ) -> async_graphql::Result<CreateTeamPayload> {
         let actor = ctx.actor()?;
@@ -505,7 +574,7 @@ impl Mutation {
     async fn update_team(
         &self,
         ctx: &Context<'_>,
-        input: UpdateTeamInput,
+        #[graphql(desc = "The team and the fields to change.")] input: UpdateTeamInput,
     ) -> async_graphql::Result<UpdateTeamPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "team").gql()?;
@@ -531,7 +600,7 @@ impl Mutation {
     async fn delete_team(
         &self,
         ctx: &Context<'_>,
-        input: DeleteTeamInput,
+        #[graphql(desc = "The team to delete.")] input: DeleteTeamInput,
     ) -> async_graphql::Result<DeleteTeamPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "team").gql()?;
@@ -549,7 +618,7 @@ impl Mutation {
     async fn add_role(
         &self,
         ctx: &Context<'_>,
-        input: AddRoleInput,
+        #[graphql(desc = "The team and the role to add.")] input: AddRoleInput,
     ) -> async_graphql::Result<AddRolePayload> {
         let actor = ctx.actor()?;
         let team_id = parse_id(&input.team_id, "team").gql()?;
@@ -565,7 +634,7 @@ impl Mutation {
     async fn update_role(
         &self,
         ctx: &Context<'_>,
-        input: UpdateRoleInput,
+        #[graphql(desc = "The role and the fields to change.")] input: UpdateRoleInput,
     ) -> async_graphql::Result<UpdateRolePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "role").gql()?;
@@ -590,7 +659,7 @@ impl Mutation {
     async fn remove_role(
         &self,
         ctx: &Context<'_>,
-        input: RemoveRoleInput,
+        #[graphql(desc = "The role to remove.")] input: RemoveRoleInput,
     ) -> async_graphql::Result<RemoveRolePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "role").gql()?;
@@ -612,6 +681,7 @@ impl Mutation {
     async fn reorder_roles(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The team and all of its role ids in the new order.")]
         input: ReorderRolesInput,
     ) -> async_graphql::Result<ReorderRolesPayload> {
         let actor = ctx.actor()?;
@@ -635,6 +705,7 @@ impl Mutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The new user's account, role and extra permissions.")]
         input: CreateUserInput,
     ) -> async_graphql::Result<CreateUserPayload> {
         let actor = ctx.actor()?;
@@ -661,7 +732,7 @@ impl Mutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        input: UpdateUserInput,
+        #[graphql(desc = "The user and the fields to change.")] input: UpdateUserInput,
     ) -> async_graphql::Result<UpdateUserPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "user").gql()?;
@@ -682,7 +753,7 @@ impl Mutation {
     async fn deactivate_user(
         &self,
         ctx: &Context<'_>,
-        input: UserIdInput,
+        #[graphql(desc = "The user to deactivate.")] input: UserIdInput,
     ) -> async_graphql::Result<UserAccessPayload> {
         let user = change_access(ctx, &input.id, AccessChange::Deactivate).await?;
         Ok(UserAccessPayload { user })
@@ -692,7 +763,7 @@ impl Mutation {
     async fn activate_user(
         &self,
         ctx: &Context<'_>,
-        input: UserIdInput,
+        #[graphql(desc = "The user to reactivate.")] input: UserIdInput,
     ) -> async_graphql::Result<UserAccessPayload> {
         let user = change_access(ctx, &input.id, AccessChange::Activate).await?;
         Ok(UserAccessPayload { user })
@@ -702,7 +773,7 @@ impl Mutation {
     async fn delete_user(
         &self,
         ctx: &Context<'_>,
-        input: UserIdInput,
+        #[graphql(desc = "The user to delete.")] input: UserIdInput,
     ) -> async_graphql::Result<DeleteUserPayload> {
         change_access(ctx, &input.id, AccessChange::Delete).await?;
         Ok(DeleteUserPayload {
@@ -714,7 +785,7 @@ impl Mutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
-        input: ChangePasswordInput,
+        #[graphql(desc = "Your current password and the new one.")] input: ChangePasswordInput,
     ) -> async_graphql::Result<ChangePasswordPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
@@ -733,7 +804,7 @@ impl Mutation {
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
-        input: UpdateOrganizationInput,
+        #[graphql(desc = "The fields to change.")] input: UpdateOrganizationInput,
     ) -> async_graphql::Result<UpdateOrganizationPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
@@ -755,7 +826,7 @@ impl Mutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiKeyInput,
+        #[graphql(desc = "The key's name, scopes and expiry.")] input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
@@ -776,7 +847,7 @@ impl Mutation {
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,
-        input: RevokeApiKeyInput,
+        #[graphql(desc = "The key to revoke.")] input: RevokeApiKeyInput,
     ) -> async_graphql::Result<RevokeApiKeyPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "API key").gql()?;
@@ -794,7 +865,7 @@ impl Mutation {
     async fn start_run(
         &self,
         ctx: &Context<'_>,
-        input: StartRunInput,
+        #[graphql(desc = "The team, what it works on, and how.")] input: StartRunInput,
     ) -> async_graphql::Result<StartRunPayload> {
         let actor = ctx.actor()?;
         let team_id = parse_id(&input.team_id, "team").gql()?;
@@ -846,7 +917,7 @@ impl Mutation {
     async fn cancel_run(
         &self,
         ctx: &Context<'_>,
-        input: CancelRunInput,
+        #[graphql(desc = "The run and, optionally, why.")] input: CancelRunInput,
     ) -> async_graphql::Result<CancelRunPayload> {
         let actor = ctx.actor()?;
         let run_id = parse_id(&input.id, "run").gql()?;

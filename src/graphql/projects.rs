@@ -21,14 +21,17 @@ use crate::users::User;
 /// A container for an organization's teams and runs.
 #[Object]
 impl Project {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// 1-255 characters, unique in the organization.
     async fn name(&self) -> &str {
         &self.name
     }
 
+    /// Longer text about the project (at most 5000 characters); null when none.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
@@ -38,10 +41,12 @@ impl Project {
         &self.topic
     }
 
+    /// Where the project stands.
     async fn status(&self) -> ProjectStatus {
         self.status
     }
 
+    /// How urgent it is.
     async fn priority(&self) -> ProjectPriority {
         self.priority
     }
@@ -54,6 +59,7 @@ impl Project {
         }
     }
 
+    /// Who created it; null once that user is deleted.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         match self.created_by {
             Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
@@ -66,6 +72,7 @@ impl Project {
         Json(self.metadata.0.clone())
     }
 
+    /// Free-form settings (a JSON object) for clients' own use.
     async fn settings(&self) -> Json<serde_json::Value> {
         Json(self.settings.0.clone())
     }
@@ -85,9 +92,17 @@ impl Project {
     async fn runs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<ProjectRuns> {
         let (org, id) = (self.organization_id, self.id);
@@ -101,10 +116,12 @@ impl Project {
         )
     }
 
+    /// When the project was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the project.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -138,7 +155,9 @@ impl EdgeNameType for ProjectRunEdgeName {
 /// Filters of `projects`; all given ones must hold.
 #[derive(InputObject, Default)]
 pub struct ProjectFilterInput {
+    /// Only projects in this status.
     pub status: Option<ProjectStatus>,
+    /// Only projects of this priority.
     pub priority: Option<ProjectPriority>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
@@ -154,10 +173,21 @@ impl ProjectQuery {
     async fn projects(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only projects matching every given condition; all of them when omitted."
+        )]
         filter: Option<ProjectFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Project, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -176,7 +206,13 @@ impl ProjectQuery {
         )
     }
 
-    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+    /// A project of the organization.
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The project's `id`; projects of other organizations read as NOT_FOUND.")]
+        id: ID,
+    ) -> async_graphql::Result<Project> {
         load_by_id(ctx, &id, "project", ProjectKey).await
     }
 }
@@ -188,9 +224,11 @@ pub struct CreateProjectInput {
     pub name: String,
     /// 1-1000 characters.
     pub topic: String,
+    /// Longer text about the project, at most 5000 characters.
     pub description: Option<String>,
     /// MEDIUM when omitted.
     pub priority: Option<ProjectPriority>,
+    /// The user who manages it, a member of the organization.
     pub manager_id: Option<ID>,
     /// A JSON object.
     pub metadata: Option<Json<serde_json::Value>>,
@@ -198,40 +236,54 @@ pub struct CreateProjectInput {
     pub settings: Option<Json<serde_json::Value>>,
 }
 
+/// The created project.
 #[derive(SimpleObject)]
 pub struct CreateProjectPayload {
+    /// The new project, ACTIVE.
     pub project: Project,
 }
 
 /// Input of `updateProject`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateProjectInput {
+    /// The project to change.
     pub id: ID,
+    /// 1-255 characters, unique in the organization.
     pub name: Option<String>,
+    /// 1-1000 characters.
     pub topic: Option<String>,
     /// `null` clears it.
     pub description: MaybeUndefined<String>,
     /// COMPLETED sets `completedAt`; any other status clears it.
     pub status: Option<ProjectStatus>,
+    /// How urgent it is.
     pub priority: Option<ProjectPriority>,
     /// `null` clears it.
     pub manager_id: MaybeUndefined<ID>,
+    /// Replaces the metadata (a JSON object).
     pub metadata: Option<Json<serde_json::Value>>,
+    /// Replaces the settings (a JSON object).
     pub settings: Option<Json<serde_json::Value>>,
 }
 
+/// The changed project.
 #[derive(SimpleObject)]
 pub struct UpdateProjectPayload {
+    /// The project as it is now.
     pub project: Project,
 }
 
+/// Input of `deleteProject`.
 #[derive(InputObject)]
 pub struct DeleteProjectInput {
+    /// The project to delete.
     pub id: ID,
 }
 
+/// The deleted project.
 #[derive(SimpleObject)]
 pub struct DeleteProjectPayload {
+    /// The id of the deleted project.
     pub deleted_project_id: ID,
 }
 
@@ -250,6 +302,7 @@ impl ProjectMutation {
     async fn create_project(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The project's name, topic, priority and manager.")]
         input: CreateProjectInput,
     ) -> async_graphql::Result<CreateProjectPayload> {
         let actor = ctx.actor()?;
@@ -274,7 +327,7 @@ impl ProjectMutation {
     async fn update_project(
         &self,
         ctx: &Context<'_>,
-        input: UpdateProjectInput,
+        #[graphql(desc = "The project and the fields to change.")] input: UpdateProjectInput,
     ) -> async_graphql::Result<UpdateProjectPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "project").gql()?;
@@ -300,7 +353,7 @@ impl ProjectMutation {
     async fn delete_project(
         &self,
         ctx: &Context<'_>,
-        input: DeleteProjectInput,
+        #[graphql(desc = "The project to delete.")] input: DeleteProjectInput,
     ) -> async_graphql::Result<DeleteProjectPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "project").gql()?;

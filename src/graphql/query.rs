@@ -21,7 +21,9 @@ pub struct Query;
 /// The caller and what they may do.
 #[derive(SimpleObject)]
 pub struct Viewer {
+    /// The signed-in user (for an API key, the key's owner).
     pub user: User,
+    /// The caller's organization.
     pub organization: Organization,
     /// Every permission the caller holds (role and extra grants).
     pub permissions: Vec<String>,
@@ -55,17 +57,31 @@ impl Query {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only users matching every given condition; all of them when omitted.")]
         filter: Option<UserFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, User, UsersTotal>> {
         list_users(ctx, filter, first, after, last, before).await
     }
 
     /// A user of the caller's organization.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<User>> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's `id`; users of other organizations read as NOT_FOUND.")]
+        id: ID,
+    ) -> async_graphql::Result<Option<User>> {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "user").gql()?;
         found(loaders.load_one(UserKey(id)).await.gql()?, "user")
@@ -80,25 +96,45 @@ impl Query {
     async fn teams(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only teams matching every given condition; all of them when omitted.")]
         filter: Option<TeamFilterInput>,
+        #[graphql(desc = "The order of the list; by name, ascending, when omitted.")]
         order_by: Option<TeamOrderInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
         list_teams(ctx, filter, order_by, first, after, last, before).await
     }
 
     /// A team of the caller's organization; NOT_FOUND for a missing or deleted team.
-    async fn team(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Team>> {
+    async fn team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The team's `id`; teams of other organizations read as NOT_FOUND.")]
+        id: ID,
+    ) -> async_graphql::Result<Option<Team>> {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "team").gql()?;
         found(loaders.load_one(TeamKey(id)).await.gql()?, "team")
     }
 
     /// A role of a team of the caller's organization.
-    async fn role(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Role>> {
+    async fn role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The role's `id`; roles of other organizations read as NOT_FOUND.")]
+        id: ID,
+    ) -> async_graphql::Result<Option<Role>> {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "role").gql()?;
         found(loaders.load_one(RoleKey(id)).await.gql()?, "role")
@@ -109,10 +145,19 @@ impl Query {
     async fn audit_logs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only entries matching every given condition; all of them when omitted.")]
         filter: Option<AuditLogFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, AuditLog, AuditLogsTotal>> {
         list_audit_logs(ctx, filter, first, after, last, before).await
@@ -131,7 +176,11 @@ impl Query {
     }
 
     /// A run of the caller's organization.
-    async fn run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Run>> {
+    async fn run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The run's `id`; runs of other organizations read as NOT_FOUND.")] id: ID,
+    ) -> async_graphql::Result<Option<Run>> {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "run").gql()?;
         found(loaders.load_one(RunKey(id)).await.gql()?, "run")

@@ -21,10 +21,12 @@ use crate::users::User;
 /// A team's run started on a cron schedule, in a time zone.
 #[Object]
 impl RunSchedule {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// A label (at most 255 characters); the cron expression unless one was given.
     async fn name(&self) -> &str {
         &self.name
     }
@@ -57,10 +59,12 @@ impl RunSchedule {
         Json(self.inputs.0.clone())
     }
 
+    /// ACTIVE, or PAUSED until resumed.
     async fn status(&self) -> RunScheduleStatus {
         self.status
     }
 
+    /// What happens to occurrences missed while no gateway was running.
     async fn missed_policy(&self) -> MissedRunPolicy {
         self.missed_policy
     }
@@ -103,10 +107,12 @@ impl RunSchedule {
         }
     }
 
+    /// When the schedule was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change, including each occurrence fired.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -116,9 +122,17 @@ impl RunSchedule {
     async fn runs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<ScheduleRuns> {
         let (org, id) = (self.organization_id, self.id);
@@ -163,10 +177,19 @@ impl RunScheduleQuery {
     async fn run_schedules(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only this team's schedules; all of the organization's when omitted.")]
         team_id: Option<ID>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, RunSchedule, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -181,7 +204,15 @@ impl RunScheduleQuery {
         )
     }
 
-    async fn run_schedule(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<RunSchedule> {
+    /// A run schedule of the organization.
+    async fn run_schedule(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The schedule's `id`; schedules of other organizations read as NOT_FOUND."
+        )]
+        id: ID,
+    ) -> async_graphql::Result<RunSchedule> {
         load_by_id(ctx, &id, "run schedule", RunScheduleKey).await
     }
 }
@@ -189,6 +220,7 @@ impl RunScheduleQuery {
 /// Input of `createRunSchedule`.
 #[derive(InputObject)]
 pub struct CreateRunScheduleInput {
+    /// The team whose runs to start.
     pub team_id: ID,
     /// Five fields: minute hour day-of-month month day-of-week, e.g. `0 9 * * 1-5`.
     pub cron: String,
@@ -207,28 +239,40 @@ pub struct CreateRunScheduleInput {
 /// Input of `updateRunSchedule`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateRunScheduleInput {
+    /// The schedule to change.
     pub id: ID,
+    /// A new label, at most 255 characters.
     pub name: Option<String>,
+    /// Five fields: minute hour day-of-month month day-of-week.
     pub cron: Option<String>,
+    /// IANA time zone name.
     pub timezone: Option<String>,
+    /// Replaces the inputs (a non-empty JSON object).
     pub inputs: Option<Json<serde_json::Value>>,
     /// `null` clears it.
     pub template_id: MaybeUndefined<ID>,
+    /// What to do with missed occurrences.
     pub missed_policy: Option<MissedRunPolicy>,
 }
 
+/// Input of `pauseRunSchedule`, `resumeRunSchedule` and `deleteRunSchedule`.
 #[derive(InputObject)]
 pub struct RunScheduleIdInput {
+    /// The schedule.
     pub id: ID,
 }
 
+/// A run schedule after a change.
 #[derive(SimpleObject)]
 pub struct RunSchedulePayload {
+    /// The schedule as it is now.
     pub run_schedule: RunSchedule,
 }
 
+/// The deleted schedule.
 #[derive(SimpleObject)]
 pub struct DeleteRunSchedulePayload {
+    /// The id of the deleted schedule; its runs stay.
     pub deleted_run_schedule_id: ID,
 }
 
@@ -266,6 +310,7 @@ impl RunScheduleMutation {
     async fn create_run_schedule(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The team, its cron and time zone, and the runs' inputs.")]
         input: CreateRunScheduleInput,
     ) -> async_graphql::Result<RunSchedulePayload> {
         let actor = ctx.actor()?;
@@ -292,7 +337,7 @@ impl RunScheduleMutation {
     async fn update_run_schedule(
         &self,
         ctx: &Context<'_>,
-        input: UpdateRunScheduleInput,
+        #[graphql(desc = "The schedule and the fields to change.")] input: UpdateRunScheduleInput,
     ) -> async_graphql::Result<RunSchedulePayload> {
         let fields = RunScheduleFields {
             name: input.name,
@@ -310,7 +355,7 @@ impl RunScheduleMutation {
     async fn pause_run_schedule(
         &self,
         ctx: &Context<'_>,
-        input: RunScheduleIdInput,
+        #[graphql(desc = "The schedule to pause.")] input: RunScheduleIdInput,
     ) -> async_graphql::Result<RunSchedulePayload> {
         Self::change(
             ctx,
@@ -326,7 +371,7 @@ impl RunScheduleMutation {
     async fn resume_run_schedule(
         &self,
         ctx: &Context<'_>,
-        input: RunScheduleIdInput,
+        #[graphql(desc = "The schedule to resume.")] input: RunScheduleIdInput,
     ) -> async_graphql::Result<RunSchedulePayload> {
         Self::change(
             ctx,
@@ -341,7 +386,7 @@ impl RunScheduleMutation {
     async fn delete_run_schedule(
         &self,
         ctx: &Context<'_>,
-        input: RunScheduleIdInput,
+        #[graphql(desc = "The schedule to delete.")] input: RunScheduleIdInput,
     ) -> async_graphql::Result<DeleteRunSchedulePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "run schedule").gql()?;

@@ -36,6 +36,9 @@ impl Decimal {
 
 const MAX_DECIMAL_CHARS: usize = 40;
 
+/// An exact decimal number, serialised as a string at its value's scale (`"500.00"` for
+/// money, `"0.0450"` for costs) so no client parses money into a float. Input may be a
+/// string or a number, at most 40 characters.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {

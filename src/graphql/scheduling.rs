@@ -120,7 +120,9 @@ pub struct WorkEventFilterInput {
     pub from: Option<DateTime<Utc>>,
     /// Events whose window starts before this instant.
     pub to: Option<DateTime<Utc>>,
+    /// Only events of this type.
     pub event_type: Option<EventType>,
+    /// Only events in this condition.
     pub condition: Option<EventCondition>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
@@ -129,7 +131,9 @@ pub struct WorkEventFilterInput {
 /// Filters of `timeOffRequests`.
 #[derive(InputObject, Default)]
 pub struct TimeOffFilterInput {
+    /// Only this person's requests.
     pub user_id: Option<ID>,
+    /// Only requests in this status.
     pub status: Option<TimeOffStatus>,
     /// Requests ending on or after this date.
     pub from: Option<NaiveDate>,
@@ -142,6 +146,7 @@ pub struct TimeOffFilterInput {
 pub struct ScheduleConflictFilterInput {
     /// Exceptions found by this auto-scheduler run.
     pub run_id: Option<ID>,
+    /// Only resolved (or only unresolved) exceptions.
     pub resolved: Option<bool>,
     /// Found at or after this instant.
     pub from: Option<DateTime<Utc>>,
@@ -159,10 +164,21 @@ impl SchedulingQuery {
     async fn employees(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only employees matching every given condition; all of them when omitted."
+        )]
         filter: Option<EmployeeFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Employee, Total>> {
         let actor = ctx.actor()?;
@@ -230,7 +246,11 @@ impl SchedulingQuery {
     }
 
     /// One employee by user id.
-    async fn employee(&self, ctx: &Context<'_>, user_id: ID) -> async_graphql::Result<Employee> {
+    async fn employee(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's `id`.")] user_id: ID,
+    ) -> async_graphql::Result<Employee> {
         let id = parse_id(&user_id, "user").gql()?;
         let user = ctx
             .loaders()?
@@ -247,10 +267,19 @@ impl SchedulingQuery {
     async fn work_events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only events matching every given condition; all of them when omitted.")]
         filter: Option<WorkEventFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, WorkEvent, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -271,7 +300,13 @@ impl SchedulingQuery {
         )
     }
 
-    async fn work_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<WorkEvent> {
+    /// A work event of the organization.
+    async fn work_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The event's `id`; other organizations' events read as NOT_FOUND.")]
+        id: ID,
+    ) -> async_graphql::Result<WorkEvent> {
         super::context::load_by_id(ctx, &id, "work event", WorkEventKey).await
     }
 
@@ -281,9 +316,9 @@ impl SchedulingQuery {
     async fn availability(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        from: NaiveDate,
-        to: NaiveDate,
+        #[graphql(desc = "The person.")] user_id: ID,
+        #[graphql(desc = "The first day (organization local date).")] from: NaiveDate,
+        #[graphql(desc = "The last day (inclusive; at most 62 days in all).")] to: NaiveDate,
     ) -> async_graphql::Result<Vec<AvailabilityDay>> {
         let org = ctx.actor()?.organization_id;
         let id = parse_id(&user_id, "user").gql()?;
@@ -312,7 +347,7 @@ impl SchedulingQuery {
     async fn availability_rules(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
+        #[graphql(desc = "The person.")] user_id: ID,
     ) -> async_graphql::Result<Vec<AvailabilityRule>> {
         let org = ctx.actor()?.organization_id;
         let id = parse_id(&user_id, "user").unwrap_or_default();
@@ -327,9 +362,9 @@ impl SchedulingQuery {
     async fn availability_overrides(
         &self,
         ctx: &Context<'_>,
-        user_id: ID,
-        from: NaiveDate,
-        to: NaiveDate,
+        #[graphql(desc = "The person.")] user_id: ID,
+        #[graphql(desc = "The first day (organization local date).")] from: NaiveDate,
+        #[graphql(desc = "The last day (inclusive; at most 62 days in all).")] to: NaiveDate,
     ) -> async_graphql::Result<Vec<AvailabilityOverride>> {
         let org = ctx.actor()?.organization_id;
         check_range(from, to).gql()?;
@@ -346,10 +381,21 @@ impl SchedulingQuery {
     async fn time_off_requests(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only requests matching every given condition; all of them when omitted."
+        )]
         filter: Option<TimeOffFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, TimeOffRequest, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -375,8 +421,8 @@ impl SchedulingQuery {
     async fn rotations(
         &self,
         ctx: &Context<'_>,
-        from: NaiveDate,
-        to: NaiveDate,
+        #[graphql(desc = "The first day (organization local date).")] from: NaiveDate,
+        #[graphql(desc = "The last day (inclusive; at most 62 days in all).")] to: NaiveDate,
     ) -> async_graphql::Result<Vec<RotationAssignment>> {
         let org = ctx.actor()?.organization_id;
         check_range(from, to).gql()?;
@@ -392,10 +438,11 @@ impl SchedulingQuery {
     async fn schedule(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        user_id: Option<ID>,
-        work_event_id: Option<ID>,
+        #[graphql(desc = "Start of the range.")] from: DateTime<Utc>,
+        #[graphql(desc = "End of the range: after `from`, within 62 days.")] to: DateTime<Utc>,
+        #[graphql(desc = "Only this person's schedules.")] user_id: Option<ID>,
+        #[graphql(desc = "Only this event's schedules.")] work_event_id: Option<ID>,
+        #[graphql(desc = "Also return cancelled schedules; false when omitted.")]
         include_cancelled: Option<bool>,
     ) -> async_graphql::Result<Vec<Schedule>> {
         let org = ctx.actor()?.organization_id;
@@ -419,8 +466,8 @@ impl SchedulingQuery {
     async fn coverage(
         &self,
         ctx: &Context<'_>,
-        from: NaiveDate,
-        to: NaiveDate,
+        #[graphql(desc = "The first day (organization local date).")] from: NaiveDate,
+        #[graphql(desc = "The last day (inclusive; at most 62 days in all).")] to: NaiveDate,
     ) -> async_graphql::Result<Vec<CoverageDay>> {
         let org = ctx.actor()?.organization_id;
         check_range(from, to).gql()?;
@@ -483,10 +530,21 @@ impl SchedulingQuery {
     async fn schedule_conflicts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only exceptions matching every given condition; all of them when omitted."
+        )]
         filter: Option<ScheduleConflictFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, ScheduleException, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -513,7 +571,8 @@ impl SchedulingQuery {
     async fn schedule_proposals(
         &self,
         ctx: &Context<'_>,
-        run_id: ID,
+        #[graphql(desc = "The auto-scheduler run.")] run_id: ID,
+        #[graphql(desc = "Only proposals not yet approved or rejected; false when omitted.")]
         pending_only: Option<bool>,
     ) -> async_graphql::Result<Vec<ScheduleProposal>> {
         let org = ctx.actor()?.organization_id;
@@ -547,19 +606,26 @@ fn check_instants(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), AppError
 /// Input of `updateEmployee`; omitted fields are left unchanged, `null` clears.
 #[derive(InputObject)]
 pub struct UpdateEmployeeInput {
+    /// The person whose profile to change.
     pub user_id: ID,
+    /// Contact number; `null` clears it.
     pub phone: MaybeUndefined<String>,
+    /// First day the person may be scheduled; `null` removes the limit.
     pub hire_date: MaybeUndefined<NaiveDate>,
+    /// The day employment ends (the person may be scheduled only before it); `null` clears it.
     pub termination_date: MaybeUndefined<NaiveDate>,
     /// False takes the person out of scheduling.
     pub active: Option<bool>,
     /// Replaces the skills.
     pub skills: Option<Vec<String>>,
+    /// Notes for schedulers; `null` clears them.
     pub notes: MaybeUndefined<String>,
 }
 
+/// The changed employee.
 #[derive(SimpleObject)]
 pub struct UpdateEmployeePayload {
+    /// The employee as they are now.
     pub employee: Employee,
 }
 
@@ -571,6 +637,7 @@ pub struct WorkEventInput {
     pub external_ref: Option<String>,
     /// 1-200 characters.
     pub name: String,
+    /// Where the work happens, at most 200 characters.
     pub location: Option<String>,
     /// The earliest a schedule may start.
     pub start_at: DateTime<Utc>,
@@ -582,6 +649,7 @@ pub struct WorkEventInput {
     pub event_type: Option<EventType>,
     /// UNSTAFFED when omitted (on import: left as it is for known events).
     pub condition: Option<EventCondition>,
+    /// Skills a person needs to be scheduled on it; none when omitted.
     pub required_skills: Option<Vec<String>>,
 }
 
@@ -601,57 +669,81 @@ impl From<WorkEventInput> for WorkEventFields {
     }
 }
 
+/// Input of `createWorkEvent`.
 #[derive(InputObject)]
 pub struct CreateWorkEventInput {
+    /// The event to create.
     pub event: WorkEventInput,
 }
 
+/// The created event.
 #[derive(SimpleObject)]
 pub struct CreateWorkEventPayload {
+    /// The new event.
     pub work_event: WorkEvent,
 }
 
 /// Input of `updateWorkEvent`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateWorkEventInput {
+    /// The event to change.
     pub id: ID,
+    /// The outside system's reference, unique in the organization.
     pub external_ref: Option<String>,
+    /// 1-200 characters.
     pub name: Option<String>,
     /// `null` clears it.
     pub location: MaybeUndefined<String>,
+    /// The earliest a schedule may start.
     pub start_at: Option<DateTime<Utc>>,
+    /// The latest a schedule may end.
     pub due_at: Option<DateTime<Utc>>,
+    /// 1-1440, and it must fit in the window.
     pub estimated_minutes: Option<i32>,
+    /// The kind of work.
     pub event_type: Option<EventType>,
+    /// Where the event stands.
     pub condition: Option<EventCondition>,
+    /// Replaces the required skills.
     pub required_skills: Option<Vec<String>>,
 }
 
+/// The changed event.
 #[derive(SimpleObject)]
 pub struct UpdateWorkEventPayload {
+    /// The event as it is now.
     pub work_event: WorkEvent,
 }
 
+/// Input of `deleteWorkEvent`.
 #[derive(InputObject)]
 pub struct DeleteWorkEventInput {
+    /// The event to delete.
     pub id: ID,
 }
 
+/// The deleted event.
 #[derive(SimpleObject)]
 pub struct DeleteWorkEventPayload {
+    /// The id of the deleted event.
     pub deleted_work_event_id: ID,
 }
 
 /// Input of `importWorkEvents`: 1-1000 events, each with an `externalRef`.
 #[derive(InputObject)]
 pub struct ImportWorkEventsInput {
+    /// The events, 1-1000, each with an `externalRef`; all are stored or none.
     pub events: Vec<WorkEventInput>,
 }
 
+/// What an import changed.
 #[derive(SimpleObject)]
 pub struct ImportWorkEventsPayload {
+    /// Events that were new.
     pub created: i32,
+    /// Known events that changed.
     pub updated: i32,
+    /// Known events that were already as given.
     pub unchanged: i32,
     /// The imported events, in input order.
     pub work_events: Vec<WorkEvent>,
@@ -660,56 +752,76 @@ pub struct ImportWorkEventsPayload {
 /// Input of `addAvailabilityRule`. Members add their own; managers anyone's.
 #[derive(InputObject)]
 pub struct AddAvailabilityRuleInput {
+    /// The person whose pattern it is.
     pub user_id: ID,
     /// 0 = Monday .. 6 = Sunday.
     pub day_of_week: i32,
     /// Organization local time, e.g. `09:00:00`.
     pub start_time: NaiveTime,
+    /// Organization local time, after `startTime`.
     pub end_time: NaiveTime,
     /// Today when omitted.
     pub effective_from: Option<NaiveDate>,
+    /// The last day the pattern holds; open-ended when omitted.
     pub effective_to: Option<NaiveDate>,
 }
 
+/// The added rule.
 #[derive(SimpleObject)]
 pub struct AddAvailabilityRulePayload {
+    /// The new rule.
     pub availability_rule: AvailabilityRule,
 }
 
+/// Input of `deleteAvailabilityRule`.
 #[derive(InputObject)]
 pub struct DeleteAvailabilityRuleInput {
+    /// The rule to delete.
     pub id: ID,
 }
 
+/// The deleted rule.
 #[derive(SimpleObject)]
 pub struct DeleteAvailabilityRulePayload {
+    /// The id of the deleted rule.
     pub deleted_availability_rule_id: ID,
 }
 
 /// Input of `setAvailabilityOverride`: replaces the person's override of that date.
 #[derive(InputObject)]
 pub struct SetAvailabilityOverrideInput {
+    /// The person whose day it is.
     pub user_id: ID,
+    /// The day, organization local date.
     pub date: NaiveDate,
+    /// Whether the person can work at all that day.
     pub available: bool,
     /// Hours when available (both or neither); the usual hours when omitted.
     pub start_time: Option<NaiveTime>,
+    /// End of the hours when available; give it with `startTime`.
     pub end_time: Option<NaiveTime>,
+    /// Why the day differs, at most 500 characters.
     pub reason: Option<String>,
 }
 
+/// The stored override.
 #[derive(SimpleObject)]
 pub struct SetAvailabilityOverridePayload {
+    /// The override, new or replaced.
     pub availability_override: AvailabilityOverride,
 }
 
+/// Input of `deleteAvailabilityOverride`.
 #[derive(InputObject)]
 pub struct DeleteAvailabilityOverrideInput {
+    /// The override to delete.
     pub id: ID,
 }
 
+/// The deleted override.
 #[derive(SimpleObject)]
 pub struct DeleteAvailabilityOverridePayload {
+    /// The id of the deleted override.
     pub deleted_availability_override_id: ID,
 }
 
@@ -718,29 +830,38 @@ pub struct DeleteAvailabilityOverridePayload {
 pub struct RequestTimeOffInput {
     /// The caller when omitted.
     pub user_id: Option<ID>,
+    /// The first day off.
     pub start_date: NaiveDate,
     /// Inclusive.
     pub end_date: NaiveDate,
     /// E.g. Vacation, Sick, Personal.
     pub reason: Option<String>,
+    /// Notes for the manager, at most 2000 characters.
     pub notes: Option<String>,
 }
 
+/// The stored request.
 #[derive(SimpleObject)]
 pub struct RequestTimeOffPayload {
+    /// The new request, PENDING.
     pub time_off_request: TimeOffRequest,
 }
 
 /// Input of `decideTimeOff`. Needs `schedules.write`.
 #[derive(InputObject)]
 pub struct DecideTimeOffInput {
+    /// The request to decide; it must be PENDING.
     pub id: ID,
+    /// True approves, false denies.
     pub approve: bool,
+    /// Notes for the requester, at most 2000 characters; they replace the request's notes.
     pub notes: Option<String>,
 }
 
+/// The decided request.
 #[derive(SimpleObject)]
 pub struct DecideTimeOffPayload {
+    /// The request, APPROVED or DENIED.
     pub time_off_request: TimeOffRequest,
     /// Schedules the approved time off now overlaps, flagged for a manager.
     pub exceptions: Vec<ScheduleException>,
@@ -749,18 +870,24 @@ pub struct DecideTimeOffPayload {
 /// Input of `scheduleEmployee`.
 #[derive(InputObject)]
 pub struct ScheduleEmployeeInput {
+    /// The event to book.
     pub work_event_id: ID,
+    /// The person to book.
     pub user_id: ID,
     /// The start; the schedule lasts the event's estimated minutes.
     pub scheduled_at: DateTime<Utc>,
+    /// Notes for the person booked, at most 2000 characters.
     pub notes: Option<String>,
     /// Book even though the person lacks required skills (recorded as a warning).
     pub force: Option<bool>,
 }
 
+/// The booking made.
 #[derive(SimpleObject)]
 pub struct ScheduleEmployeePayload {
+    /// The new schedule, PENDING.
     pub schedule: Schedule,
+    /// The event, SCHEDULED.
     pub work_event: WorkEvent,
     /// Warnings recorded with the booking.
     pub exceptions: Vec<ScheduleException>,
@@ -769,31 +896,42 @@ pub struct ScheduleEmployeePayload {
 /// Input of `updateSchedule`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateScheduleInput {
+    /// The schedule to change.
     pub id: ID,
     /// Reassign to this person (every rule is checked again).
     pub user_id: Option<ID>,
     /// Move to this start (every rule is checked again).
     pub scheduled_at: Option<DateTime<Utc>>,
+    /// The new status; CANCELLED frees the person and the slot.
     pub status: Option<ScheduleStatus>,
     /// `null` clears them.
     pub notes: MaybeUndefined<String>,
+    /// Keep a reassignment or move even though the person lacks required skills.
     pub force: Option<bool>,
 }
 
+/// The changed booking.
 #[derive(SimpleObject)]
 pub struct UpdateSchedulePayload {
+    /// The schedule as it is now.
     pub schedule: Schedule,
+    /// The event booked.
     pub work_event: WorkEvent,
+    /// Warnings recorded with the change.
     pub exceptions: Vec<ScheduleException>,
 }
 
+/// Input of `cancelSchedule`.
 #[derive(InputObject)]
 pub struct CancelScheduleInput {
+    /// The schedule to cancel.
     pub id: ID,
 }
 
+/// The cancelled booking.
 #[derive(SimpleObject)]
 pub struct CancelSchedulePayload {
+    /// The schedule, CANCELLED.
     pub schedule: Schedule,
     /// The event, unstaffed again when nobody else is on it.
     pub work_event: WorkEvent,
@@ -802,23 +940,32 @@ pub struct CancelSchedulePayload {
 /// Input of `assignRotation`: one person per rotation per day.
 #[derive(InputObject)]
 pub struct AssignRotationInput {
+    /// The day, organization local date.
     pub date: NaiveDate,
+    /// Which rotation.
     pub rotation_type: RotationType,
+    /// The person to hold it; replaces whoever held it that day.
     pub user_id: ID,
 }
 
+/// The stored assignment.
 #[derive(SimpleObject)]
 pub struct AssignRotationPayload {
+    /// The assignment, new or replaced.
     pub rotation_assignment: RotationAssignment,
 }
 
+/// Input of `unassignRotation`.
 #[derive(InputObject)]
 pub struct UnassignRotationInput {
+    /// The assignment to remove.
     pub id: ID,
 }
 
+/// The removed assignment.
 #[derive(SimpleObject)]
 pub struct UnassignRotationPayload {
+    /// The id of the removed assignment.
     pub deleted_rotation_assignment_id: ID,
 }
 
@@ -840,55 +987,73 @@ pub struct RunAutoSchedulerInput {
     pub from: NaiveDate,
     /// Last day, inclusive; at most 62 days after `from`.
     pub to: NaiveDate,
+    /// Limits for this run; the organization's settings when omitted.
     pub settings: Option<AutoSchedulerSettingsInput>,
 }
 
+/// The started auto-scheduler run.
 #[derive(SimpleObject)]
 pub struct RunAutoSchedulerPayload {
     /// The PENDING run of kind SCHEDULER; watch it with `runUpdates`.
     pub run: Run,
 }
 
+/// Input of `approveProposal`.
 #[derive(InputObject)]
 pub struct ApproveProposalInput {
+    /// The proposal to approve; it is booked like `scheduleEmployee`.
     pub id: ID,
     /// Approve even though the person lacks required skills.
     pub force: Option<bool>,
 }
 
+/// An approved proposal and its booking.
 #[derive(SimpleObject)]
 pub struct ApproveProposalPayload {
+    /// The proposal, reviewed and approved.
     pub proposal: ScheduleProposal,
+    /// The schedule it created.
     pub schedule: Schedule,
 }
 
+/// Input of `rejectProposal`.
 #[derive(InputObject)]
 pub struct RejectProposalInput {
+    /// The proposal to reject.
     pub id: ID,
 }
 
+/// A rejected proposal.
 #[derive(SimpleObject)]
 pub struct RejectProposalPayload {
+    /// The proposal, reviewed and not approved.
     pub proposal: ScheduleProposal,
 }
 
+/// Input of `approveAllProposals`.
 #[derive(InputObject)]
 pub struct ApproveAllProposalsInput {
+    /// The auto-scheduler run whose unreviewed proposals to approve.
     pub run_id: ID,
 }
 
 /// A proposal that a rule refuses now.
 #[derive(SimpleObject)]
 pub struct RefusedProposal {
+    /// The proposal, still unreviewed.
     pub proposal: ScheduleProposal,
     /// The rule, as in `extensions.rule` of a refused booking.
     pub rule: Option<String>,
+    /// Why the rule refuses it, for people.
     pub message: String,
 }
 
+/// What approving a run's proposals did.
 #[derive(SimpleObject)]
 pub struct ApproveAllProposalsPayload {
+    /// The proposals approved.
     pub approved: Vec<ScheduleProposal>,
+    /// The schedules they created.
     pub schedules: Vec<Schedule>,
     /// Proposals the rules refuse now (left unreviewed).
     pub refused: Vec<RefusedProposal>,
@@ -898,37 +1063,50 @@ pub struct ApproveAllProposalsPayload {
 /// manager.
 #[derive(InputObject)]
 pub struct CheckInInput {
+    /// The schedule to check in to.
     pub schedule_id: ID,
     /// MANUAL when omitted.
     pub method: Option<CheckMethod>,
 }
 
+/// Input of `checkOut`.
 #[derive(InputObject)]
 pub struct CheckOutInput {
+    /// The schedule to check out of (after checking in).
     pub schedule_id: ID,
+    /// MANUAL when omitted.
     pub method: Option<CheckMethod>,
 }
 
 /// Input of `recordAttendance` (managers): e.g. ABSENT or EXCUSED.
 #[derive(InputObject)]
 pub struct RecordAttendanceInput {
+    /// The schedule to record for.
     pub schedule_id: ID,
+    /// The person's attendance: PRESENT, ABSENT, EXCUSED or UNREPORTED.
     pub status: AttendanceStatus,
+    /// Notes with the status, at most 2000 characters.
     pub notes: Option<String>,
 }
 
+/// The attendance after the change.
 #[derive(SimpleObject)]
 pub struct AttendancePayload {
+    /// The schedule's attendance as it is now.
     pub attendance: Attendance,
 }
 
+/// Input of `resolveScheduleConflict`.
 #[derive(InputObject)]
 pub struct ResolveScheduleConflictInput {
+    /// The exception to mark resolved.
     pub id: ID,
 }
 
+/// The resolved exception.
 #[derive(SimpleObject)]
 pub struct ResolveScheduleConflictPayload {
+    /// The exception, resolved.
     pub exception: ScheduleException,
 }
 
@@ -941,6 +1119,7 @@ impl SchedulingMutation {
     async fn update_employee(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The person and the profile fields to change.")]
         input: UpdateEmployeeInput,
     ) -> async_graphql::Result<UpdateEmployeePayload> {
         let actor = ctx.actor()?;
@@ -966,7 +1145,7 @@ impl SchedulingMutation {
     async fn create_work_event(
         &self,
         ctx: &Context<'_>,
-        input: CreateWorkEventInput,
+        #[graphql(desc = "The event to create.")] input: CreateWorkEventInput,
     ) -> async_graphql::Result<CreateWorkEventPayload> {
         let actor = ctx.actor()?;
         let mut pooled = ctx.db().await?;
@@ -980,7 +1159,7 @@ impl SchedulingMutation {
     async fn update_work_event(
         &self,
         ctx: &Context<'_>,
-        input: UpdateWorkEventInput,
+        #[graphql(desc = "The event and the fields to change.")] input: UpdateWorkEventInput,
     ) -> async_graphql::Result<UpdateWorkEventPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "work event").gql()?;
@@ -1007,7 +1186,7 @@ impl SchedulingMutation {
     async fn delete_work_event(
         &self,
         ctx: &Context<'_>,
-        input: DeleteWorkEventInput,
+        #[graphql(desc = "The event to delete.")] input: DeleteWorkEventInput,
     ) -> async_graphql::Result<DeleteWorkEventPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "work event").gql()?;
@@ -1025,7 +1204,7 @@ impl SchedulingMutation {
     async fn import_work_events(
         &self,
         ctx: &Context<'_>,
-        input: ImportWorkEventsInput,
+        #[graphql(desc = "The events to upsert by `externalRef`.")] input: ImportWorkEventsInput,
     ) -> async_graphql::Result<ImportWorkEventsPayload> {
         let actor = ctx.actor()?;
         let items = input.events.into_iter().map(Into::into).collect();
@@ -1045,7 +1224,7 @@ impl SchedulingMutation {
     async fn add_availability_rule(
         &self,
         ctx: &Context<'_>,
-        input: AddAvailabilityRuleInput,
+        #[graphql(desc = "The person, the weekday and the hours.")] input: AddAvailabilityRuleInput,
     ) -> async_graphql::Result<AddAvailabilityRulePayload> {
         let actor = ctx.actor()?;
         let fields = RuleFields {
@@ -1063,10 +1242,12 @@ impl SchedulingMutation {
         Ok(AddAvailabilityRulePayload { availability_rule })
     }
 
+    /// Deletes a weekly availability rule. Members delete their own; managers
+    /// (`schedules.write`) anyone's.
     async fn delete_availability_rule(
         &self,
         ctx: &Context<'_>,
-        input: DeleteAvailabilityRuleInput,
+        #[graphql(desc = "The rule to delete.")] input: DeleteAvailabilityRuleInput,
     ) -> async_graphql::Result<DeleteAvailabilityRulePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "availability rule").gql()?;
@@ -1083,6 +1264,7 @@ impl SchedulingMutation {
     async fn set_availability_override(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The person, the date and that day's availability.")]
         input: SetAvailabilityOverrideInput,
     ) -> async_graphql::Result<SetAvailabilityOverridePayload> {
         let actor = ctx.actor()?;
@@ -1104,10 +1286,12 @@ impl SchedulingMutation {
         })
     }
 
+    /// Deletes a date override: the day follows the weekly rules again. Members delete
+    /// their own; managers (`schedules.write`) anyone's.
     async fn delete_availability_override(
         &self,
         ctx: &Context<'_>,
-        input: DeleteAvailabilityOverrideInput,
+        #[graphql(desc = "The override to delete.")] input: DeleteAvailabilityOverrideInput,
     ) -> async_graphql::Result<DeleteAvailabilityOverridePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "availability override").gql()?;
@@ -1125,7 +1309,7 @@ impl SchedulingMutation {
     async fn request_time_off(
         &self,
         ctx: &Context<'_>,
-        input: RequestTimeOffInput,
+        #[graphql(desc = "Whose time off, which days, and why.")] input: RequestTimeOffInput,
     ) -> async_graphql::Result<RequestTimeOffPayload> {
         let actor = ctx.actor()?;
         let user_id = match &input.user_id {
@@ -1150,7 +1334,7 @@ impl SchedulingMutation {
     async fn decide_time_off(
         &self,
         ctx: &Context<'_>,
-        input: DecideTimeOffInput,
+        #[graphql(desc = "The request and the decision.")] input: DecideTimeOffInput,
     ) -> async_graphql::Result<DecideTimeOffPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "time off request").gql()?;
@@ -1172,7 +1356,7 @@ impl SchedulingMutation {
     async fn schedule_employee(
         &self,
         ctx: &Context<'_>,
-        input: ScheduleEmployeeInput,
+        #[graphql(desc = "The event, the person and the start.")] input: ScheduleEmployeeInput,
     ) -> async_graphql::Result<ScheduleEmployeePayload> {
         let actor = ctx.actor()?;
         let request = BookingRequest {
@@ -1205,7 +1389,7 @@ impl SchedulingMutation {
     async fn update_schedule(
         &self,
         ctx: &Context<'_>,
-        input: UpdateScheduleInput,
+        #[graphql(desc = "The schedule and the fields to change.")] input: UpdateScheduleInput,
     ) -> async_graphql::Result<UpdateSchedulePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "schedule").gql()?;
@@ -1237,7 +1421,7 @@ impl SchedulingMutation {
     async fn cancel_schedule(
         &self,
         ctx: &Context<'_>,
-        input: CancelScheduleInput,
+        #[graphql(desc = "The schedule to cancel.")] input: CancelScheduleInput,
     ) -> async_graphql::Result<CancelSchedulePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "schedule").gql()?;
@@ -1261,7 +1445,7 @@ impl SchedulingMutation {
     async fn assign_rotation(
         &self,
         ctx: &Context<'_>,
-        input: AssignRotationInput,
+        #[graphql(desc = "The day, the rotation and the person.")] input: AssignRotationInput,
     ) -> async_graphql::Result<AssignRotationPayload> {
         let actor = ctx.actor()?;
         let user_id = parse_id(&input.user_id, "user").gql()?;
@@ -1280,10 +1464,11 @@ impl SchedulingMutation {
         })
     }
 
+    /// Removes a rotation assignment: nobody holds that rotation that day. Needs `schedules.write`.
     async fn unassign_rotation(
         &self,
         ctx: &Context<'_>,
-        input: UnassignRotationInput,
+        #[graphql(desc = "The assignment to remove.")] input: UnassignRotationInput,
     ) -> async_graphql::Result<UnassignRotationPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "rotation assignment").gql()?;
@@ -1303,7 +1488,7 @@ impl SchedulingMutation {
     async fn run_auto_scheduler(
         &self,
         ctx: &Context<'_>,
-        input: RunAutoSchedulerInput,
+        #[graphql(desc = "The days to plan and the run's settings.")] input: RunAutoSchedulerInput,
     ) -> async_graphql::Result<RunAutoSchedulerPayload> {
         let actor = ctx.actor()?;
         let settings = input.settings.unwrap_or_default();
@@ -1334,7 +1519,7 @@ impl SchedulingMutation {
     async fn approve_proposal(
         &self,
         ctx: &Context<'_>,
-        input: ApproveProposalInput,
+        #[graphql(desc = "The proposal to approve.")] input: ApproveProposalInput,
     ) -> async_graphql::Result<ApproveProposalPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "schedule proposal").gql()?;
@@ -1350,10 +1535,11 @@ impl SchedulingMutation {
         })
     }
 
+    /// Rejects a proposal: it is marked reviewed and books nobody. Needs `schedules.write`.
     async fn reject_proposal(
         &self,
         ctx: &Context<'_>,
-        input: RejectProposalInput,
+        #[graphql(desc = "The proposal to reject.")] input: RejectProposalInput,
     ) -> async_graphql::Result<RejectProposalPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "schedule proposal").gql()?;
@@ -1369,6 +1555,7 @@ impl SchedulingMutation {
     async fn approve_all_proposals(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The auto-scheduler run whose proposals to approve.")]
         input: ApproveAllProposalsInput,
     ) -> async_graphql::Result<ApproveAllProposalsPayload> {
         let actor = ctx.actor()?;
@@ -1405,7 +1592,7 @@ impl SchedulingMutation {
     async fn check_in(
         &self,
         ctx: &Context<'_>,
-        input: CheckInInput,
+        #[graphql(desc = "The schedule and how the check-in was made.")] input: CheckInInput,
     ) -> async_graphql::Result<AttendancePayload> {
         let method = input.method.unwrap_or(CheckMethod::Manual);
         attendance(
@@ -1420,7 +1607,7 @@ impl SchedulingMutation {
     async fn check_out(
         &self,
         ctx: &Context<'_>,
-        input: CheckOutInput,
+        #[graphql(desc = "The schedule and how the check-out was made.")] input: CheckOutInput,
     ) -> async_graphql::Result<AttendancePayload> {
         let method = input.method.unwrap_or(CheckMethod::Manual);
         attendance(
@@ -1435,7 +1622,7 @@ impl SchedulingMutation {
     async fn record_attendance(
         &self,
         ctx: &Context<'_>,
-        input: RecordAttendanceInput,
+        #[graphql(desc = "The schedule and the attendance status.")] input: RecordAttendanceInput,
     ) -> async_graphql::Result<AttendancePayload> {
         let change = AttendanceChange::Status {
             status: input.status,
@@ -1448,7 +1635,7 @@ impl SchedulingMutation {
     async fn resolve_schedule_conflict(
         &self,
         ctx: &Context<'_>,
-        input: ResolveScheduleConflictInput,
+        #[graphql(desc = "The exception to mark resolved.")] input: ResolveScheduleConflictInput,
     ) -> async_graphql::Result<ResolveScheduleConflictPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "schedule exception").gql()?;

@@ -16,14 +16,17 @@ use crate::users::User;
 /// `null` and `masked` stands in for them.
 #[Object(name = "OrganizationSetting")]
 impl Setting {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// The setting's name, unique in the organization, e.g. `openai.api_key`.
     async fn key(&self) -> &str {
         &self.key
     }
 
+    /// How `value` is typed; ENCRYPTED values are write-only.
     async fn data_type(&self) -> SettingType {
         self.data_type
     }
@@ -39,14 +42,17 @@ impl Setting {
         self.mask()
     }
 
+    /// What the setting is for (at most 1000 characters); null when none.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
+    /// A group for listing settings together (at most 50 characters), `general` by default.
     async fn category(&self) -> &str {
         &self.category
     }
 
+    /// Who last set it; null once that user is deleted.
     async fn updated_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         match self.updated_by {
             Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
@@ -54,10 +60,12 @@ impl Setting {
         }
     }
 
+    /// When the setting was first set.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// When it was last set.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -72,7 +80,7 @@ impl SettingsQuery {
     async fn organization_settings(
         &self,
         ctx: &Context<'_>,
-        category: Option<String>,
+        #[graphql(desc = "Only settings of this category.")] category: Option<String>,
     ) -> async_graphql::Result<Vec<Setting>> {
         let org = ctx.actor()?.organization_id;
         let mut pooled = ctx.db().await?;
@@ -82,10 +90,11 @@ impl SettingsQuery {
             .gql()
     }
 
+    /// One setting of your organization; NOT_FOUND when it is not set.
     async fn organization_setting(
         &self,
         ctx: &Context<'_>,
-        key: String,
+        #[graphql(desc = "The setting's key.")] key: String,
     ) -> async_graphql::Result<Setting> {
         let org = ctx.actor()?.organization_id;
         let mut pooled = ctx.db().await?;
@@ -106,6 +115,7 @@ pub struct SetOrganizationSettingInput {
     /// A string, integer, boolean or any JSON, as `dataType` says; for ENCRYPTED the
     /// secret string (1-4096 characters), which is never shown again.
     pub value: Json<serde_json::Value>,
+    /// The type `value` must have; ENCRYPTED seals it and never shows it again.
     pub data_type: SettingType,
     /// Kept when omitted; `null` clears it.
     pub description: MaybeUndefined<String>,
@@ -113,18 +123,24 @@ pub struct SetOrganizationSettingInput {
     pub category: Option<String>,
 }
 
+/// The stored setting.
 #[derive(SimpleObject)]
 pub struct SetOrganizationSettingPayload {
+    /// The setting, new or replaced.
     pub setting: Setting,
 }
 
+/// Input of `deleteOrganizationSetting`.
 #[derive(InputObject)]
 pub struct DeleteOrganizationSettingInput {
+    /// The key of the setting to delete.
     pub key: String,
 }
 
+/// The deleted setting.
 #[derive(SimpleObject)]
 pub struct DeleteOrganizationSettingPayload {
+    /// The key of the deleted setting.
     pub deleted_key: String,
 }
 
@@ -137,6 +153,7 @@ impl SettingsMutation {
     async fn set_organization_setting(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The key, the typed value and how to file it.")]
         input: SetOrganizationSettingInput,
     ) -> async_graphql::Result<SetOrganizationSettingPayload> {
         let actor = ctx.actor()?;
@@ -162,6 +179,7 @@ impl SettingsMutation {
     async fn delete_organization_setting(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The key of the setting to delete.")]
         input: DeleteOrganizationSettingInput,
     ) -> async_graphql::Result<DeleteOrganizationSettingPayload> {
         let actor = ctx.actor()?;

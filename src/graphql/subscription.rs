@@ -57,22 +57,26 @@ pub struct Subscription;
 /// A schedule was created, changed or cancelled.
 #[derive(async_graphql::SimpleObject)]
 pub struct ScheduleChange {
+    /// Created, updated (including a status change) or deleted (cancelled).
     pub kind: ChangeKind,
+    /// The schedule as it is after the change.
     pub schedule: crate::scheduling::Schedule,
 }
 
-/// A team was created, changed (including its roles) or deleted.
 pub struct TeamChange {
     kind: ChangeKind,
     team_id: crate::db::Id,
 }
 
+/// A team was created, changed (including its roles) or deleted.
 #[async_graphql::Object]
 impl TeamChange {
+    /// Created, updated (the team or its roles) or deleted.
     async fn kind(&self) -> ChangeKind {
         self.kind
     }
 
+    /// The team's id (still given after deletion).
     async fn team_id(&self) -> ID {
         ID(self.team_id.to_string())
     }
@@ -83,6 +87,8 @@ impl TeamChange {
     }
 }
 
+/// Live updates, over WebSocket on `/graphql` (`graphql-transport-ws` or `graphql-ws`).
+/// Each subscription sees only the caller's organization.
 #[Subscription]
 impl Subscription {
     /// A run's events: first those stored after `afterSeq`, then live ones as each is
@@ -92,8 +98,13 @@ impl Subscription {
     async fn run_updates(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The run to follow; runs of other organizations read as NOT_FOUND.")]
         run_id: ID,
-        #[graphql(default = 0)] after_seq: i64,
+        #[graphql(
+            default = 0,
+            desc = "Replay stored events with a larger `seq` first; 0 replays the whole log."
+        )]
+        after_seq: i64,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<RunEventObject>>> {
         let org = ctx.actor()?.organization_id;
         let id = parse_id(&run_id, "run").gql()?;
@@ -155,8 +166,13 @@ impl Subscription {
     async fn runs_changed(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only this team's runs; all of the organization's runs when omitted.")]
         team_id: Option<ID>,
-        #[graphql(default = false)] include_progress: bool,
+        #[graphql(
+            default = false,
+            desc = "Also send STEP_COMPLETED, STEP_FAILED and BUDGET_WARNING events."
+        )]
+        include_progress: bool,
     ) -> async_graphql::Result<impl Stream<Item = RunEventObject>> {
         let org = ctx.actor()?.organization_id;
         let team = team_id.map(|id| parse_id(&id, "team")).transpose().gql()?;
@@ -244,7 +260,7 @@ impl Subscription {
     async fn message_stream(
         &self,
         ctx: &Context<'_>,
-        conversation_id: ID,
+        #[graphql(desc = "The conversation to follow.")] conversation_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = super::conversations::MessageStreamEvent>> {
         super::conversations::message_stream(ctx, conversation_id).await
     }

@@ -21,7 +21,9 @@ use crate::users::User;
 #[derive(SimpleObject)]
 #[graphql(name = "TemplatePhase")]
 pub struct PhaseObject {
+    /// A short key, unique in the template; a run's `results` are keyed by it.
     pub code: String,
+    /// A name for people; a run's steps are named after it.
     pub name: String,
     /// With `{{key}}` placeholders filled from a run's inputs.
     pub prompt: String,
@@ -34,22 +36,27 @@ pub struct PhaseObject {
 /// Reusable orchestration: ordered phases a run follows instead of one step per role.
 #[Object]
 impl Template {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// 1-255 characters, unique in its organization.
     async fn name(&self) -> &str {
         &self.name
     }
 
+    /// What the template is for (at most 5000 characters); null when none.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
+    /// A label for grouping templates (at most 100 characters); null when none.
     async fn category(&self) -> Option<&str> {
         self.category.as_deref()
     }
 
+    /// The phases, in the order a run performs them.
     async fn phases(&self) -> Vec<PhaseObject> {
         self.phase_list()
             .into_iter()
@@ -91,10 +98,12 @@ impl Template {
         }
     }
 
+    /// When the template was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the template.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -103,6 +112,7 @@ impl Template {
 /// Filters of `templates`.
 #[derive(InputObject, Default)]
 pub struct TemplateFilterInput {
+    /// Only templates of this category.
     pub category: Option<String>,
     /// Also list other organizations' public templates (true when omitted).
     pub include_public: Option<bool>,
@@ -118,10 +128,21 @@ impl TemplateQuery {
     async fn templates(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only templates matching every given condition; all of them when omitted."
+        )]
         filter: Option<TemplateFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Template, Total>> {
         let org = ctx.actor()?.organization_id;
@@ -140,7 +161,14 @@ impl TemplateQuery {
     }
 
     /// One of the organization's templates, or a public one.
-    async fn template(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Template> {
+    async fn template(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The template's `id`; other organizations' private templates read as NOT_FOUND."
+        )]
+        id: ID,
+    ) -> async_graphql::Result<Template> {
         load_by_id(ctx, &id, "template", TemplateKey).await
     }
 }
@@ -156,6 +184,8 @@ pub struct PhaseInput {
     pub prompt: String,
     /// Give this or `expertise`.
     pub role_title: Option<String>,
+    /// Used when `roleTitle` is not given: the team's first active role of this expertise
+    /// performs the phase.
     pub expertise: Option<Expertise>,
 }
 
@@ -176,7 +206,9 @@ fn phases(list: Vec<PhaseInput>) -> Vec<Phase> {
 pub struct CreateTemplateInput {
     /// 1-255 characters, unique in the organization.
     pub name: String,
+    /// What the template is for, at most 5000 characters.
     pub description: Option<String>,
+    /// A label for grouping templates, at most 100 characters.
     pub category: Option<String>,
     /// 1-20 phases, in order.
     pub phases: Vec<PhaseInput>,
@@ -184,35 +216,48 @@ pub struct CreateTemplateInput {
     pub is_public: Option<bool>,
 }
 
+/// The created template.
 #[derive(SimpleObject)]
 pub struct CreateTemplatePayload {
+    /// The new template, version 1.
     pub template: Template,
 }
 
 /// Input of `updateTemplate`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateTemplateInput {
+    /// The template to change (one of the organization's own).
     pub id: ID,
+    /// 1-255 characters, unique in the organization.
     pub name: Option<String>,
+    /// At most 5000 characters; `null` clears it.
     pub description: MaybeUndefined<String>,
+    /// At most 100 characters; `null` clears it.
     pub category: MaybeUndefined<String>,
     /// Replaces the phases (a new version when they differ).
     pub phases: Option<Vec<PhaseInput>>,
+    /// Whether every organization can list and use it.
     pub is_public: Option<bool>,
 }
 
+/// The changed template.
 #[derive(SimpleObject)]
 pub struct UpdateTemplatePayload {
+    /// The template as it is now.
     pub template: Template,
 }
 
+/// Input of `deleteTemplate`.
 #[derive(InputObject)]
 pub struct DeleteTemplateInput {
+    /// The template to delete (one of the organization's own).
     pub id: ID,
 }
 
+/// The deleted template.
 #[derive(SimpleObject)]
 pub struct DeleteTemplatePayload {
+    /// The id of the deleted template; runs that followed it keep their steps.
     pub deleted_template_id: ID,
 }
 
@@ -225,7 +270,7 @@ impl TemplateMutation {
     async fn create_template(
         &self,
         ctx: &Context<'_>,
-        input: CreateTemplateInput,
+        #[graphql(desc = "The template's name, phases and visibility.")] input: CreateTemplateInput,
     ) -> async_graphql::Result<CreateTemplatePayload> {
         let actor = ctx.actor()?;
         let fields = TemplateFields {
@@ -246,7 +291,7 @@ impl TemplateMutation {
     async fn update_template(
         &self,
         ctx: &Context<'_>,
-        input: UpdateTemplateInput,
+        #[graphql(desc = "The template and the fields to change.")] input: UpdateTemplateInput,
     ) -> async_graphql::Result<UpdateTemplatePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "template").gql()?;
@@ -268,7 +313,7 @@ impl TemplateMutation {
     async fn delete_template(
         &self,
         ctx: &Context<'_>,
-        input: DeleteTemplateInput,
+        #[graphql(desc = "The template to delete.")] input: DeleteTemplateInput,
     ) -> async_graphql::Result<DeleteTemplatePayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "template").gql()?;

@@ -22,14 +22,17 @@ use crate::webhooks::{
 /// README for the headers and how to verify them).
 #[Object]
 impl Webhook {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// Where deliveries are POSTed (http or https, a public address).
     async fn url(&self) -> &str {
         &self.url
     }
 
+    /// What the webhook is for (at most 1000 characters); null when none.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
@@ -54,6 +57,7 @@ impl Webhook {
         self.last_triggered_at.map(|t| t.0)
     }
 
+    /// Who created it; null once that user is deleted.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         match self.created_by {
             Some(u) => ctx.loaders()?.load_one(UserKey(u)).await.gql(),
@@ -61,10 +65,12 @@ impl Webhook {
         }
     }
 
+    /// When the webhook was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the webhook.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -74,10 +80,18 @@ impl Webhook {
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
-        status: Option<DeliveryStatus>,
+        #[graphql(desc = "Only deliveries in this status.")] status: Option<DeliveryStatus>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, WebhookDelivery, Total>> {
         let (org, id) = (self.organization_id, self.id);
@@ -94,10 +108,12 @@ impl Webhook {
 /// One event sent (or being sent) to a webhook, with every attempt.
 #[Object]
 impl WebhookDelivery {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// The webhook it was sent to.
     async fn webhook(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Webhook>> {
         ctx.loaders()?
             .load_one(WebhookKey(self.webhook_id))
@@ -110,6 +126,7 @@ impl WebhookDelivery {
         &self.event
     }
 
+    /// PENDING, SUCCEEDED, or FAILED once given up.
     async fn status(&self) -> DeliveryStatus {
         self.status
     }
@@ -134,10 +151,12 @@ impl WebhookDelivery {
         self.response_status
     }
 
+    /// Why the last attempt failed; null after a success.
     async fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
     }
 
+    /// When the event happened and the delivery was queued.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
@@ -171,6 +190,7 @@ impl WebhookAttempt {
         self.status_code
     }
 
+    /// How long the attempt took, in milliseconds.
     async fn duration_ms(&self) -> i64 {
         self.duration_ms
     }
@@ -180,6 +200,7 @@ impl WebhookAttempt {
         self.error.as_deref()
     }
 
+    /// When the attempt was made.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
@@ -195,9 +216,17 @@ impl WebhookQuery {
     async fn webhooks(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Webhook, Total>> {
         let actor = ctx.actor()?;
@@ -209,17 +238,21 @@ impl WebhookQuery {
         })
     }
 
-    /// Needs `webhooks.manage`.
-    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Webhook> {
+    /// A webhook of the organization. Needs `webhooks.manage`.
+    async fn webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook's `id`.")] id: ID,
+    ) -> async_graphql::Result<Webhook> {
         ctx.actor()?.require(Permission::WebhooksManage).gql()?;
         load_by_id(ctx, &id, "webhook", WebhookKey).await
     }
 
-    /// Needs `webhooks.manage`.
+    /// A delivery of one of the organization's webhooks. Needs `webhooks.manage`.
     async fn webhook_delivery(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The delivery's `id`.")] id: ID,
     ) -> async_graphql::Result<WebhookDelivery> {
         ctx.actor()?.require(Permission::WebhooksManage).gql()?;
         load_by_id(ctx, &id, "webhook delivery", WebhookDeliveryKey).await
@@ -235,13 +268,16 @@ pub struct CreateWebhookInput {
     pub events: Vec<WebhookEvent>,
     /// 16-200 characters; generated when omitted.
     pub secret: Option<String>,
+    /// What the webhook is for, at most 1000 characters.
     pub description: Option<String>,
     /// True when omitted.
     pub active: Option<bool>,
 }
 
+/// The created webhook and its secret.
 #[derive(SimpleObject)]
 pub struct CreateWebhookPayload {
+    /// The new webhook.
     pub webhook: Webhook,
     /// The signing secret: shown this once, keep it to verify deliveries.
     pub secret: String,
@@ -250,36 +286,49 @@ pub struct CreateWebhookPayload {
 /// Input of `updateWebhook`; omitted fields are left unchanged.
 #[derive(InputObject)]
 pub struct UpdateWebhookInput {
+    /// The webhook to change.
     pub id: ID,
+    /// An http or https URL on a public address.
     pub url: Option<String>,
+    /// Replaces the events it receives (at least one).
     pub events: Option<Vec<WebhookEvent>>,
     /// A new signing secret (16-200 characters).
     pub secret: Option<String>,
     /// `null` clears it.
     pub description: MaybeUndefined<String>,
+    /// Whether events are delivered to it.
     pub active: Option<bool>,
 }
 
+/// The changed webhook.
 #[derive(SimpleObject)]
 pub struct UpdateWebhookPayload {
+    /// The webhook as it is now.
     pub webhook: Webhook,
 }
 
+/// Input of `deleteWebhook`.
 #[derive(InputObject)]
 pub struct DeleteWebhookInput {
+    /// The webhook to delete.
     pub id: ID,
 }
 
+/// The deleted webhook.
 #[derive(SimpleObject)]
 pub struct DeleteWebhookPayload {
+    /// The id of the deleted webhook.
     pub deleted_webhook_id: ID,
 }
 
+/// Input of `testWebhook`.
 #[derive(InputObject)]
 pub struct TestWebhookInput {
+    /// The webhook to send a `ping` to.
     pub id: ID,
 }
 
+/// The result of a test delivery.
 #[derive(SimpleObject)]
 pub struct TestWebhookPayload {
     /// The `ping` delivery, after its one attempt.
@@ -295,6 +344,7 @@ impl WebhookMutation {
     async fn create_webhook(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The endpoint, the events it receives and its secret.")]
         input: CreateWebhookInput,
     ) -> async_graphql::Result<CreateWebhookPayload> {
         let actor = ctx.actor()?;
@@ -320,7 +370,7 @@ impl WebhookMutation {
     async fn update_webhook(
         &self,
         ctx: &Context<'_>,
-        input: UpdateWebhookInput,
+        #[graphql(desc = "The webhook and the fields to change.")] input: UpdateWebhookInput,
     ) -> async_graphql::Result<UpdateWebhookPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "webhook").gql()?;
@@ -343,7 +393,7 @@ impl WebhookMutation {
     async fn delete_webhook(
         &self,
         ctx: &Context<'_>,
-        input: DeleteWebhookInput,
+        #[graphql(desc = "The webhook to delete.")] input: DeleteWebhookInput,
     ) -> async_graphql::Result<DeleteWebhookPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "webhook").gql()?;
@@ -361,7 +411,7 @@ impl WebhookMutation {
     async fn test_webhook(
         &self,
         ctx: &Context<'_>,
-        input: TestWebhookInput,
+        #[graphql(desc = "The webhook to ping.")] input: TestWebhookInput,
     ) -> async_graphql::Result<TestWebhookPayload> {
         let actor = ctx.actor()?;
         let id = parse_id(&input.id, "webhook").gql()?;

@@ -13,8 +13,11 @@ use crate::error::{AppError, AppResult};
 db_enum! {
     /// A subscription plan.
     pub enum Plan {
+        /// Where every organization starts: the smallest limits, no charge.
         Free => "free",
+        /// Higher limits, billed monthly or yearly.
         Pro => "pro",
+        /// The highest limits; most are unlimited.
         Enterprise => "enterprise",
     }
 }

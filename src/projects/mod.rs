@@ -26,9 +26,13 @@ db_enum! {
 db_enum! {
     /// How urgent a project is.
     pub enum ProjectPriority {
+        /// Can wait.
         Low => "low",
+        /// The default.
         Medium => "medium",
+        /// Before medium and low ones.
         High => "high",
+        /// Before everything else.
         Urgent => "urgent",
     }
 }

@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 db_enum! {
     /// Whether a schedule starts runs.
     pub enum RunScheduleStatus {
+        /// Starts a run at each occurrence (`nextRunAt` says when).
         Active => "ACTIVE",
         /// Starts nothing until resumed (`nextRunAt` is null).
         Paused => "PAUSED",

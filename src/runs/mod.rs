@@ -16,9 +16,13 @@ db_enum! {
     pub enum RunStatus {
         /// Waiting for a worker.
         Pending => "PENDING",
+        /// A worker is performing its steps.
         Running => "RUNNING",
+        /// Every step completed; `result` holds the last answer.
         Completed => "COMPLETED",
+        /// A step failed (or the run could not go on); `errorMessage` says why.
         Failed => "FAILED",
+        /// Cancelled by a user before it ended.
         Cancelled => "CANCELLED",
     }
 }
@@ -36,11 +40,17 @@ db_enum! {
 db_enum! {
     /// Lifecycle of a run step.
     pub enum StepStatus {
+        /// Not begun: waiting for a worker or for the steps before it.
         Pending => "PENDING",
+        /// An agent is working on it.
         Running => "RUNNING",
+        /// Done; its output is stored.
         Completed => "COMPLETED",
+        /// The agent gave no usable answer within the run's attempts; the run fails too.
         Failed => "FAILED",
+        /// The run was cancelled before the step ended.
         Cancelled => "CANCELLED",
+        /// Never performed: an earlier step failed.
         Skipped => "SKIPPED",
     }
 }
@@ -125,8 +135,11 @@ db_enum! {
         StepCompleted => "STEP_COMPLETED",
         /// A step failed; the run fails with it.
         StepFailed => "STEP_FAILED",
+        /// The run completed; no event follows.
         Completed => "COMPLETED",
+        /// The run failed; no event follows.
         Failed => "FAILED",
+        /// The run was cancelled; no event follows.
         Cancelled => "CANCELLED",
     }
 }
@@ -289,8 +302,12 @@ impl StepSummary {
 db_enum! {
     /// How much effort agents put into a run: scales the length of their answers.
     pub enum QualityPreference {
+        /// Short answers: at most 400 completion tokens per step (unless the role's
+        /// `llm_config.max_tokens` says otherwise).
         Fast => "fast",
+        /// The default: at most 800 completion tokens per step (unless the role says otherwise).
         Balanced => "balanced",
+        /// Long answers: at most 1200 completion tokens per step (unless the role says otherwise).
         Quality => "quality",
     }
 }

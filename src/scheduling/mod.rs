@@ -25,10 +25,15 @@ use crate::error::{AppError, AppResult};
 db_enum! {
     /// The kind of work an event is.
     pub enum EventType {
+        /// Setting up a site; the auto-scheduler prefers the day's Primary Lead for it.
         Setup => "Setup",
+        /// A demonstration; no rotation is preferred.
         Demo => "Demo",
+        /// Offered first to the day's Juicer rotation.
         Juicer => "Juicer",
+        /// Regular work; no rotation is preferred.
         Core => "Core",
+        /// Anything else; the type of events created without one.
         Other => "Other",
     }
 }
@@ -62,8 +67,11 @@ impl EventCondition {
 db_enum! {
     /// Lifecycle of a schedule.
     pub enum ScheduleStatus {
+        /// Booked, not yet confirmed (every new booking starts here).
         Pending => "pending",
+        /// Confirmed (`updateSchedule`).
         Confirmed => "confirmed",
+        /// The work was done.
         Completed => "completed",
         /// Frees the person and the slot.
         Cancelled => "cancelled",
@@ -73,8 +81,11 @@ db_enum! {
 db_enum! {
     /// Where a time-off request stands.
     pub enum TimeOffStatus {
+        /// Waiting for a manager's decision.
         Pending => "pending",
+        /// Granted: the days count as unavailable.
         Approved => "approved",
+        /// Refused: availability is unchanged.
         Denied => "denied",
     }
 }
@@ -106,9 +117,13 @@ db_enum! {
 db_enum! {
     /// How serious a schedule exception is.
     pub enum Severity {
+        /// For information; nothing to do.
         Info => "info",
+        /// Worth a look, e.g. a booking made despite a missing skill.
         Warning => "warning",
+        /// Needs a manager, e.g. an event nobody could take.
         Error => "error",
+        /// Needs a manager urgently.
         Critical => "critical",
     }
 }
@@ -116,9 +131,13 @@ db_enum! {
 db_enum! {
     /// Whether a scheduled person showed up.
     pub enum AttendanceStatus {
+        /// Checked in (or marked present by a manager).
         Present => "present",
+        /// Did not show up, as a manager recorded.
         Absent => "absent",
+        /// Did not show up, with a reason a manager accepted.
         Excused => "excused",
+        /// Nothing recorded yet.
         Unreported => "unreported",
     }
 }
@@ -126,8 +145,11 @@ db_enum! {
 db_enum! {
     /// How attendance was recorded.
     pub enum CheckMethod {
+        /// By scanning a QR code.
         QrCode => "qr_code",
+        /// By hand, in an app or by a manager (the default).
         Manual => "manual",
+        /// Recorded automatically by an integration.
         Auto => "auto",
     }
 }

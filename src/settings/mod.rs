@@ -24,9 +24,13 @@ pub const OPENAI_API_KEY: &str = "openai.api_key";
 db_enum! {
     /// How a setting's value is typed.
     pub enum SettingType {
+        /// Any text.
         String => "string",
+        /// A whole number (64-bit).
         Int => "int",
+        /// `true` or `false`.
         Bool => "bool",
+        /// Any JSON value.
         Json => "json",
         /// A secret string, stored sealed and never shown.
         Encrypted => "encrypted",

@@ -11,10 +11,15 @@ use crate::pagination::{Window, like_pattern, lower};
 crate::db_enum! {
     /// What to sort teams by.
     pub enum TeamOrderField {
+        /// Alphabetically by name.
         Name => "name",
+        /// When the team was created.
         CreatedAt => "created_at",
+        /// When the team last changed (runs change it too).
         UpdatedAt => "updated_at",
+        /// By monthly budget.
         MonthlyBudget => "monthly_budget",
+        /// By this month's spend.
         CurrentSpend => "current_spend",
     }
 }
@@ -22,7 +27,9 @@ crate::db_enum! {
 crate::db_enum! {
     /// Sort direction.
     pub enum SortDirection {
+        /// Smallest (or earliest, or A) first.
         Asc => "asc",
+        /// Largest (or latest, or Z) first.
         Desc => "desc",
     }
 }

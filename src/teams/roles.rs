@@ -11,9 +11,13 @@ use crate::error::{AppError, AppResult};
 db_enum! {
     /// How experienced an agent is.
     pub enum Expertise {
+        /// The least experienced level.
         Junior => "junior",
+        /// Between junior and senior.
         Intermediate => "intermediate",
+        /// Experienced: above intermediate, below expert.
         Senior => "senior",
+        /// The most experienced level.
         Expert => "expert",
     }
 }

@@ -8,18 +8,23 @@ use crate::graphql::scalars::Decimal;
 use crate::runs::analytics::{self, RoleStats, TeamRunStats};
 use crate::teams::{Role, Team};
 
-/// Reports over the organization's runs.
 pub struct OrganizationAnalytics {
     pub organization_id: Id,
 }
 
+/// Reports over the organization's runs. Visible to the organization's members only.
 #[Object]
 impl OrganizationAnalytics {
     /// Teams with the most runs, most first.
     async fn top_teams(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 10, validator(minimum = 1, maximum = 100))] limit: i64,
+        #[graphql(
+            default = 10,
+            validator(minimum = 1, maximum = 100),
+            desc = "How many teams, 1-100."
+        )]
+        limit: i64,
     ) -> async_graphql::Result<Vec<TeamRunReport>> {
         let mut pooled = ctx.db().await?;
         let rows = analytics::top_teams(&mut pooled.conn(), self.organization_id, limit)
@@ -33,7 +38,12 @@ impl OrganizationAnalytics {
     async fn role_utilization(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20, validator(minimum = 1, maximum = 100))] limit: i64,
+        #[graphql(
+            default = 20,
+            validator(minimum = 1, maximum = 100),
+            desc = "How many roles, 1-100."
+        )]
+        limit: i64,
     ) -> async_graphql::Result<Vec<RoleUtilization>> {
         let mut pooled = ctx.db().await?;
         let rows = analytics::role_utilization(&mut pooled.conn(), self.organization_id, limit)
@@ -69,11 +79,12 @@ impl OrganizationAnalytics {
     }
 }
 
-/// A team's runs in total.
 pub struct TeamRunReport(TeamRunStats);
 
+/// A team's runs in total, all time.
 #[Object]
 impl TeamRunReport {
+    /// The team's id, kept after the team is deleted.
     async fn team_id(&self) -> ID {
         ID(self.0.team_id.to_string())
     }
@@ -83,10 +94,12 @@ impl TeamRunReport {
         ctx.loaders()?.load_one(TeamKey(self.0.team_id)).await.gql()
     }
 
+    /// Runs of the team in any status.
     async fn run_count(&self) -> i64 {
         self.0.run_count
     }
 
+    /// Runs that completed successfully.
     async fn completed_run_count(&self) -> i64 {
         self.0.completed_count
     }
@@ -102,11 +115,12 @@ impl TeamRunReport {
     }
 }
 
-/// A role's completed steps in total.
 pub struct RoleUtilization(RoleStats);
 
+/// A role's completed steps in total, all time (steps of removed roles are left out).
 #[Object]
 impl RoleUtilization {
+    /// The role's id.
     async fn role_id(&self) -> ID {
         ID(self.0.role_id.to_string())
     }
@@ -116,14 +130,17 @@ impl RoleUtilization {
         ctx.loaders()?.load_one(RoleKey(self.0.role_id)).await.gql()
     }
 
+    /// Completed steps the role ran.
     async fn step_count(&self) -> i64 {
         self.0.step_count
     }
 
+    /// Mean wall-clock time of a completed step, in milliseconds (1 decimal).
     async fn average_duration_ms(&self) -> f64 {
         self.0.average_duration_ms()
     }
 
+    /// Tokens the role's completed steps used, as a decimal string (the sum can exceed 2^53).
     async fn total_tokens(&self) -> String {
         self.0.total_tokens.with_scale(0).to_string()
     }
@@ -142,7 +159,9 @@ impl RoleUtilization {
 /// How much of its monthly budget a team has spent.
 #[derive(SimpleObject)]
 pub struct BudgetUtilization {
+    /// The team (deleted teams are left out of the list).
     pub team: Team,
+    /// The team's monthly budget in USD, 2 decimals.
     pub monthly_budget: Decimal,
     /// USD, 4 decimals.
     pub current_spend: Decimal,

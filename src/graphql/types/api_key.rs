@@ -10,10 +10,12 @@ use crate::users::User;
 /// A key for programmatic clients. Its secret is shown only when it is created.
 #[Object(name = "ApiKey")]
 impl ApiKey {
+    /// Opaque identifier; pass it to `revokeApiKey`.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// A label chosen by the owner (1-100 characters), e.g. the integration that uses the key.
     async fn name(&self) -> &str {
         &self.name
     }
@@ -41,10 +43,12 @@ impl ApiKey {
         self.last_used_at.map(|t| t.0)
     }
 
+    /// When the key stops working; null means it never expires.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.expires_at.map(|t| t.0)
     }
 
+    /// When the key was revoked; null while it is not.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.revoked_at.map(|t| t.0)
     }
@@ -54,6 +58,7 @@ impl ApiKey {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at.0 > Utc::now())
     }
 
+    /// When the key was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }

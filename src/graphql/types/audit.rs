@@ -16,6 +16,7 @@ use crate::users::User;
 /// One entry of the organization's append-only audit trail.
 #[Object(name = "AuditLog")]
 impl AuditLog {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -25,10 +26,12 @@ impl AuditLog {
         &self.action
     }
 
+    /// The kind of thing acted on, e.g. `team`, `run`, `user`.
     async fn resource_type(&self) -> &str {
         &self.resource_type
     }
 
+    /// The thing acted on; null when the action concerns no single resource.
     async fn resource_id(&self) -> Option<ID> {
         self.resource_id.map(|id| ID(id.to_string()))
     }
@@ -38,10 +41,12 @@ impl AuditLog {
         self.success
     }
 
+    /// The acting user's id (kept after the user is deleted); null when no user acted.
     async fn actor_user_id(&self) -> Option<ID> {
         self.actor_user_id.map(|id| ID(id.to_string()))
     }
 
+    /// The API key the request used; null for session (or unauthenticated) requests.
     async fn actor_api_key_id(&self) -> Option<ID> {
         self.actor_api_key_id.map(|id| ID(id.to_string()))
     }
@@ -69,10 +74,12 @@ impl AuditLog {
         self.details.as_ref().map(|j| Json(j.0.clone()))
     }
 
+    /// The client's address as the gateway saw it.
     async fn ip_address(&self) -> Option<&str> {
         self.ip_address.as_deref()
     }
 
+    /// The client's `User-Agent` header.
     async fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
     }
@@ -82,6 +89,7 @@ impl AuditLog {
         self.request_id.as_deref()
     }
 
+    /// When it happened.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
@@ -90,11 +98,15 @@ impl AuditLog {
 /// Filters of the audit trail; all given ones must hold.
 #[derive(InputObject, Default)]
 pub struct AuditLogFilterInput {
+    /// Only entries by this user.
     pub actor_user_id: Option<ID>,
     /// Exact action, e.g. `team.update`.
     pub action: Option<String>,
+    /// Exact resource type, e.g. `team`.
     pub resource_type: Option<String>,
+    /// Only entries about this resource.
     pub resource_id: Option<ID>,
+    /// Only successful (true) or only refused and failed (false) entries.
     pub success: Option<bool>,
     /// From this time on (inclusive).
     pub from: Option<DateTime<Utc>>,

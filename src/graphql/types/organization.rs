@@ -14,10 +14,12 @@ use crate::users::User;
 /// An organization: the tenant that owns users, teams and runs.
 #[Object]
 impl Organization {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// Display name.
     async fn name(&self) -> &str {
         &self.name
     }
@@ -27,6 +29,7 @@ impl Organization {
         &self.slug
     }
 
+    /// The billing plan, which sets `maxUsers`, `maxProjects` and `apiQuotaLimit`.
     async fn plan(&self) -> Plan {
         self.plan
     }
@@ -46,10 +49,13 @@ impl Organization {
         crate::organizations::quota::period_end(Utc::now())
     }
 
+    /// Most users (deleted ones excluded) the organization may have; `createUser` refuses
+    /// beyond it.
     async fn max_users(&self) -> i32 {
         self.max_users
     }
 
+    /// Most projects the organization may have; `createProject` refuses beyond it.
     async fn max_projects(&self) -> i32 {
         self.max_projects
     }
@@ -59,10 +65,12 @@ impl Organization {
         Json(self.settings.0.clone())
     }
 
+    /// When the organization was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the organization's name, plan, limits or settings.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -76,11 +84,21 @@ impl Organization {
     async fn teams(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only teams matching every given condition; all of them when omitted.")]
         filter: Option<TeamFilterInput>,
+        #[graphql(desc = "The order of the list; by name, ascending, when omitted.")]
         order_by: Option<TeamOrderInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
         list_teams(ctx, filter, order_by, first, after, last, before).await
@@ -122,10 +140,19 @@ impl Organization {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only users matching every given condition; all of them when omitted.")]
         filter: Option<UserFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, User, UsersTotal>> {
         list_users(ctx, filter, first, after, last, before).await

@@ -15,14 +15,17 @@ use crate::users::User;
 /// An orchestration run of a team.
 #[Object]
 impl Run {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// What started the run: a team run, or the auto-scheduler.
     async fn kind(&self) -> RunKind {
         self.kind
     }
 
+    /// Where the run is in its lifecycle; see `RunStatus`.
     async fn status(&self) -> RunStatus {
         self.status
     }
@@ -68,22 +71,28 @@ impl Run {
         })
     }
 
+    /// The last step's answer, once the run completed; null before, and for failed or
+    /// cancelled runs.
     async fn result(&self) -> Option<&str> {
         self.result.as_deref()
     }
 
+    /// Why the run failed or was cancelled; null otherwise.
     async fn error_message(&self) -> Option<&str> {
         self.error_message.as_deref()
     }
 
+    /// Steps planned for the run (fixed when it starts).
     async fn total_steps(&self) -> i32 {
         self.total_steps
     }
 
+    /// Steps completed so far.
     async fn completed_steps(&self) -> i32 {
         self.completed_steps
     }
 
+    /// Prompt plus completion tokens of the steps so far.
     async fn tokens_used(&self) -> i64 {
         self.tokens_used
     }
@@ -93,14 +102,17 @@ impl Run {
         Decimal::cost(&self.cost)
     }
 
+    /// Wall-clock milliseconds from start to end; null until the run ends.
     async fn duration_ms(&self) -> Option<i64> {
         self.duration_ms
     }
 
+    /// When a worker first claimed the run; null while pending.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.started_at.map(|t| t.0)
     }
 
+    /// When the run ended (completed, failed or cancelled); null while unfinished.
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.completed_at.map(|t| t.0)
     }
@@ -120,6 +132,7 @@ impl Run {
         }
     }
 
+    /// When the run was started (by a user, a run schedule or `runAutoScheduler`).
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
@@ -262,7 +275,12 @@ impl Run {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 0, desc = "Only events with a larger `seq`.")] after_seq: i64,
-        #[graphql(default = 100, validator(minimum = 1, maximum = 500))] first: usize,
+        #[graphql(
+            default = 100,
+            validator(minimum = 1, maximum = 500),
+            desc = "At most this many events, 1-500."
+        )]
+        first: usize,
     ) -> async_graphql::Result<Vec<RunEventObject>> {
         let events = ctx
             .loaders()?
@@ -279,15 +297,17 @@ impl Run {
     }
 }
 
-/// How far a run has got.
 pub struct RunProgress(pub Progress);
 
+/// How far a run has got.
 #[Object]
 impl RunProgress {
+    /// Steps completed so far.
     async fn completed_steps(&self) -> i32 {
         self.0.completed_steps
     }
 
+    /// Steps planned for the run.
     async fn total_steps(&self) -> i32 {
         self.0.total_steps
     }
@@ -297,6 +317,7 @@ impl RunProgress {
         self.0.percent()
     }
 
+    /// Prompt plus completion tokens so far.
     async fn tokens_used(&self) -> i64 {
         self.0.tokens_used
     }
@@ -315,9 +336,11 @@ impl RunProgress {
 pub struct RunMetrics {
     /// Wall-clock time from start to end (or to now while running); null before start.
     pub execution_time_seconds: Option<f64>,
+    /// Prompt plus completion tokens of all steps.
     pub total_tokens_used: i64,
     /// USD, 4 decimals.
     pub total_cost: Decimal,
+    /// Steps completed so far.
     pub steps_completed: i32,
     /// Distinct roles that completed a step.
     pub agents_involved: i32,
@@ -331,9 +354,13 @@ pub struct RoleBreakdown {
     pub role_id: Option<crate::db::Id>,
     /// The role's title when the step was planned.
     pub role: String,
+    /// The step's task: its template phase's prompt, or its role's description.
     pub task: String,
+    /// Prompt plus completion tokens of the step.
     pub tokens_used: i64,
+    /// USD, 4 decimals.
     pub cost: Decimal,
+    /// Wall-clock seconds the step took; null if not recorded.
     pub duration_seconds: Option<f64>,
 }
 
@@ -348,10 +375,10 @@ impl RoleBreakdown {
     }
 }
 
-/// One entry of a run's event log.
 #[derive(Clone)]
 pub struct RunEventObject(pub std::sync::Arc<RunEvent>);
 
+/// One entry of a run's event log.
 #[Object(name = "RunEvent")]
 impl RunEventObject {
     /// Position in the run's log: 1, 2, 3, ... without gaps.
@@ -359,10 +386,12 @@ impl RunEventObject {
         self.0.seq
     }
 
+    /// What happened; see `RunEventKind`.
     async fn kind(&self) -> RunEventKind {
         self.0.kind
     }
 
+    /// The run the event belongs to.
     async fn run_id(&self) -> ID {
         ID(self.0.run_id.to_string())
     }
@@ -403,31 +432,37 @@ impl RunEventObject {
     }
 }
 
-/// The step a run event is about, as it was at the event.
 pub struct RunEventStep(pub StepSummary);
 
+/// The step a run event is about, as it was at the event.
 #[Object]
 impl RunEventStep {
+    /// The step's id (the same as `RunStep.id`).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Order within the run, from 0.
     async fn position(&self) -> i32 {
         self.0.position
     }
 
+    /// The step's name: its template phase's name, or its role's title.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The role that performs the step; null once the role is removed.
     async fn role_id(&self) -> Option<ID> {
         self.0.role_id.map(|r| ID(r.to_string()))
     }
 
+    /// The step's status right after the event.
     async fn status(&self) -> StepStatus {
         self.0.status
     }
 
+    /// Prompt plus completion tokens of the step.
     async fn tokens_used(&self) -> i64 {
         self.0.tokens_used
     }
@@ -440,10 +475,12 @@ impl RunEventStep {
         }
     }
 
+    /// Wall-clock milliseconds the step took; null until it ended.
     async fn duration_ms(&self) -> Option<i64> {
         self.0.duration_ms
     }
 
+    /// Why the step failed; null otherwise.
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
     }
@@ -452,6 +489,7 @@ impl RunEventStep {
 /// One step of a run, performed by one role.
 #[Object]
 impl RunStep {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
@@ -461,30 +499,39 @@ impl RunStep {
         self.position
     }
 
+    /// The step's name: its template phase's name, or its role's title.
     async fn name(&self) -> &str {
         &self.name
     }
 
+    /// Where the step is in its lifecycle; see `StepStatus`.
     async fn status(&self) -> StepStatus {
         self.status
     }
 
+    /// What the step was given: `task`, the agent as planned (`agent`) and, for a
+    /// template run, the phase code (`phase`).
     async fn input(&self) -> Option<Json<serde_json::Value>> {
         self.input.as_ref().map(|j| Json(j.0.clone()))
     }
 
+    /// The agent's answer (`content`, `model`, `finishReason`, `attempts`, `backend`); null
+    /// until the step completed.
     async fn output(&self) -> Option<Json<serde_json::Value>> {
         self.output.as_ref().map(|j| Json(j.0.clone()))
     }
 
+    /// Tokens of the prompt sent to the model.
     async fn prompt_tokens(&self) -> i64 {
         self.prompt_tokens
     }
 
+    /// Tokens of the model's answer.
     async fn completion_tokens(&self) -> i64 {
         self.completion_tokens
     }
 
+    /// `promptTokens + completionTokens`.
     async fn tokens_used(&self) -> i64 {
         self.tokens_used
     }
@@ -494,18 +541,22 @@ impl RunStep {
         Decimal::cost(&self.cost)
     }
 
+    /// Wall-clock milliseconds the step took; null until it ended.
     async fn duration_ms(&self) -> Option<i64> {
         self.duration_ms
     }
 
+    /// Why the step failed (or was cancelled); null otherwise.
     async fn error_message(&self) -> Option<&str> {
         self.error_message.as_deref()
     }
 
+    /// When a worker began the step; null while pending.
     async fn started_at(&self) -> Option<DateTime<Utc>> {
         self.started_at.map(|t| t.0)
     }
 
+    /// When the step ended; null while pending or running.
     async fn completed_at(&self) -> Option<DateTime<Utc>> {
         self.completed_at.map(|t| t.0)
     }
@@ -518,6 +569,7 @@ impl RunStep {
         ctx.loaders()?.load_one(RoleKey(role)).await.gql()
     }
 
+    /// The run the step belongs to.
     async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
         ctx.loaders()?.load_one(RunKey(self.run_id)).await.gql()
     }
@@ -538,6 +590,7 @@ pub struct SchedulerReportObject {
     /// Events nobody could take (each has a coverage, availability, conflict or
     /// skill_mismatch exception).
     pub events_failed: i64,
+    /// Wall-clock milliseconds the run took; null until it ended.
     pub duration_ms: Option<i64>,
     /// The settings the run used.
     pub settings: Option<async_graphql::Json<serde_json::Value>>,

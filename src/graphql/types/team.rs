@@ -17,14 +17,18 @@ use crate::users::User;
 /// A team of AI agents (roles) with a monthly budget.
 #[Object]
 impl Team {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// 1-100 characters, unique among the organization's teams (a deleted team's name is
+    /// free again).
     async fn name(&self) -> &str {
         &self.name
     }
 
+    /// What the team is for (at most 1000 characters); null when none was given.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
@@ -57,10 +61,13 @@ impl Team {
             .unwrap_or(0.0)
     }
 
+    /// What the team is doing: running while any of its runs is unfinished, else the
+    /// outcome of its last run.
     async fn status(&self) -> TeamStatus {
         self.status
     }
 
+    /// When the team's last run ended; null before its first run ends.
     async fn last_executed_at(&self) -> Option<DateTime<Utc>> {
         self.last_executed_at.map(|t| t.0)
     }
@@ -80,10 +87,12 @@ impl Team {
         }
     }
 
+    /// When the team was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the team, including its status and spend.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -100,7 +109,9 @@ impl Team {
     async fn roles(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only roles matching every given condition; all of them when omitted.")]
         filter: Option<RoleFilterInput>,
+        #[graphql(desc = "The order of the list; by position, ascending, when omitted.")]
         order_by: Option<RoleOrderInput>,
     ) -> async_graphql::Result<Vec<Role>> {
         let mut roles = self.all_roles(ctx).await?;
@@ -148,10 +159,19 @@ impl Team {
     async fn runs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only runs matching every given condition; all of them when omitted.")]
         filter: Option<RunFilterInput>,
+        #[graphql(
+            desc = "Page forward: up to this many items (0-100) after `after`; 20 by default."
+        )]
         first: Option<i32>,
+        #[graphql(desc = "Page forward from this cursor: a page's `pageInfo.endCursor`.")]
         after: Option<String>,
+        #[graphql(
+            desc = "Page backward: up to this many items (0-100) before `before`; not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
     ) -> async_graphql::Result<Connection<Cursor, Run, TeamRunsTotal>> {
         let loaders = ctx.loaders()?;
@@ -222,14 +242,18 @@ impl TeamRunsTotal {
 /// Filters of a team's runs.
 #[derive(InputObject)]
 pub struct RunFilterInput {
+    /// Only runs in this status.
     pub status: Option<RunStatus>,
 }
 
 /// Filters of a team's roles.
 #[derive(InputObject)]
 pub struct RoleFilterInput {
+    /// Only active (or only inactive) roles.
     pub is_active: Option<bool>,
+    /// Only roles of this expertise.
     pub expertise: Option<Expertise>,
+    /// Only roles on this model, e.g. `gpt-4`.
     pub llm_model: Option<String>,
 }
 
@@ -238,13 +262,16 @@ pub struct RoleFilterInput {
 pub enum RoleOrderField {
     /// The team's own order (see `reorderRoles`).
     Position,
+    /// Alphabetically by title.
     Title,
+    /// When the role was added.
     CreatedAt,
 }
 
 /// Sort order of roles.
 #[derive(InputObject)]
 pub struct RoleOrderInput {
+    /// What to sort by.
     pub field: RoleOrderField,
     /// Ascending unless given.
     pub direction: Option<SortDirection>,
@@ -253,6 +280,7 @@ pub struct RoleOrderInput {
 /// Filters of the teams list.
 #[derive(InputObject, Default)]
 pub struct TeamFilterInput {
+    /// Only teams in this status.
     pub status: Option<TeamStatus>,
     /// Case-insensitive text found in the name.
     pub name_contains: Option<String>,
@@ -261,6 +289,7 @@ pub struct TeamFilterInput {
 /// Sort order of teams.
 #[derive(InputObject)]
 pub struct TeamOrderInput {
+    /// What to sort by.
     pub field: TeamOrderField,
     /// Ascending unless given.
     pub direction: Option<SortDirection>,
@@ -339,18 +368,22 @@ pub async fn list_teams(
 /// An AI agent of a team.
 #[Object]
 impl Role {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// 1-100 characters, unique within the team, e.g. `Researcher`.
     async fn title(&self) -> &str {
         &self.title
     }
 
+    /// What the agent does (at most 500 characters); null when none was given.
     async fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
 
+    /// How experienced the agent is; its prompt states it.
     async fn expertise(&self) -> Expertise {
         self.expertise
     }
@@ -375,18 +408,23 @@ impl Role {
         self.position
     }
 
+    /// Whether runs use the agent: a run has one step per active role (unless its template
+    /// says otherwise).
     async fn is_active(&self) -> bool {
         self.is_active
     }
 
+    /// When the role was added.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the role.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
 
+    /// The team the role belongs to.
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Team> {
         ctx.loaders()?
             .load_one(TeamKey(self.team_id))

@@ -15,18 +15,22 @@ use crate::users::{User, UserFilter, queries};
 /// A person in an organization.
 #[Object]
 impl User {
+    /// Opaque identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
 
+    /// Sign-in address, unique across all organizations.
     async fn email(&self) -> &str {
         &self.email
     }
 
+    /// Unique handle across all organizations.
     async fn username(&self) -> &str {
         &self.username
     }
 
+    /// Display name; null when the user gave none.
     async fn full_name(&self) -> Option<&str> {
         self.full_name.as_deref()
     }
@@ -49,22 +53,28 @@ impl User {
         Json(self.preferences.0.clone())
     }
 
+    /// False once deactivated: the user can no longer sign in, and their sessions and API keys
+    /// stop working at once.
     async fn is_active(&self) -> bool {
         self.is_active
     }
 
+    /// When the email address was confirmed; null while unverified.
     async fn email_verified_at(&self) -> Option<DateTime<Utc>> {
         self.email_verified_at.map(|t| t.0)
     }
 
+    /// Last successful sign-in; null if the user never signed in.
     async fn last_login_at(&self) -> Option<DateTime<Utc>> {
         self.last_login_at.map(|t| t.0)
     }
 
+    /// When the user was added.
     async fn created_at(&self) -> DateTime<Utc> {
         self.created_at.0
     }
 
+    /// Last change to the user's profile, role or permissions.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.updated_at.0
     }
@@ -77,6 +87,7 @@ impl User {
         crate::graphql::types::scheduling::employee_of(ctx, self.clone()).await
     }
 
+    /// The organization the user belongs to.
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         let loaders = ctx.loaders()?;
         loaders
