@@ -9,13 +9,13 @@
 #
 # GATEWAY_BIN: a gateway binary to measure instead of building this checkout's release.
 # BENCH_DIR: the harness (default ../shared/bench beside the repository). It is copied
-# to BENCH_WORK (default ~/.cache/gateway-bench) because it installs its tools and keeps
+# to BENCH_WORK (default /var/tmp/gateway-bench, readable by the postgres user the harness runs its database as) because it installs its tools and keeps
 # its database under its own folder; the copy is reused between runs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BENCH_DIR="${BENCH_DIR:-$ROOT/../shared/bench}"
-BENCH_WORK="${BENCH_WORK:-$HOME/.cache/gateway-bench}"
+BENCH_WORK="${BENCH_WORK:-/var/tmp/gateway-bench}"
 PORT="${GATEWAY_BENCH_PORT:-8000}"
 CONC="${CONC:-32}"
 DURATION="${DURATION:-15}"
