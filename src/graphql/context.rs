@@ -40,8 +40,14 @@ pub struct RequestContext {
 pub trait ContextExt {
     fn state(&self) -> &AppState;
     fn request_context(&self) -> &RequestContext;
+    /// The authenticated caller, the request's loaders and the caller's stored user and
+    /// organization, or UNAUTHENTICATED.
+    fn authenticated(&self) -> async_graphql::Result<(&Actor, &Loaders, &Identity)>;
     /// The authenticated caller and the request's loaders, or UNAUTHENTICATED.
-    fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)>;
+    fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)> {
+        self.authenticated()
+            .map(|(actor, loaders, _)| (actor, loaders))
+    }
     fn actor(&self) -> async_graphql::Result<&Actor> {
         self.session().map(|(actor, _)| actor)
     }
@@ -50,11 +56,7 @@ pub trait ContextExt {
     }
     /// The caller's stored user and organization, as read at authentication.
     fn identity(&self) -> async_graphql::Result<&Identity> {
-        self.session()?;
-        match &self.request_context().auth {
-            Auth::Authenticated { identity, .. } => Ok(identity),
-            _ => Err(AppError::Unauthenticated("authentication required".into())).gql(),
-        }
+        self.authenticated().map(|(_, _, identity)| identity)
     }
     /// A pooled database connection.
     fn db(&self) -> impl Future<Output = async_graphql::Result<PooledConn>> + Send;
@@ -69,9 +71,13 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<std::sync::Arc<RequestContext>>()
     }
 
-    fn session(&self) -> async_graphql::Result<(&Actor, &Loaders)> {
+    fn authenticated(&self) -> async_graphql::Result<(&Actor, &Loaders, &Identity)> {
         match &self.request_context().auth {
-            Auth::Authenticated { actor, loaders, .. } => Ok((actor, loaders)),
+            Auth::Authenticated {
+                actor,
+                loaders,
+                identity,
+            } => Ok((actor, loaders, identity)),
             Auth::Anonymous => Err(AppError::Unauthenticated(
                 "authentication required: send `Authorization: Bearer <token>`".into(),
             ))
