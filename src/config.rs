@@ -68,6 +68,17 @@ pub struct Limits {
     /// Whether the schema can be introspected (turn off in production if wanted).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
+    /// Subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100)]
+    pub max_subscriptions_per_connection: usize,
+    /// How often the server pings a WebSocket client (a WebSocket ping frame, and the
+    /// protocol's own: `ping` for graphql-transport-ws, `ka` for legacy graphql-ws).
+    #[arg(long, env = "WS_KEEPALIVE_SECONDS", default_value_t = 15)]
+    pub ws_keepalive_seconds: u64,
+    /// A WebSocket client heard from (any frame, pongs included) less recently than
+    /// this is gone: its connection is closed and its subscriptions end.
+    #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub ws_idle_timeout_seconds: u64,
 }
 
 impl Default for Limits {
@@ -89,6 +100,9 @@ impl Default for Limits {
             rate_limit_api_key_per_minute: 6_000,
             max_concurrent_requests: 512,
             introspection: true,
+            max_subscriptions_per_connection: 100,
+            ws_keepalive_seconds: 15,
+            ws_idle_timeout_seconds: 60,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod metrics;
 pub mod organizations;
 pub mod pagination;
 pub mod projects;

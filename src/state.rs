@@ -28,6 +28,8 @@ pub struct AppState {
     pub api_usage: crate::api_usage::ApiUsage,
     /// SQL statements run by this process.
     pub statements: StatementCounter,
+    /// WebSocket connections and subscriptions open in this process.
+    pub live: crate::metrics::Live,
     /// The agent backend that answers conversations (runs' workers have their own).
     pub agents: std::sync::Arc<dyn crate::engine::backend::AgentBackend>,
 }

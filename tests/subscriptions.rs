@@ -134,6 +134,207 @@ async fn subscriptions_need_authentication(app: &TestApp) {
     assert_eq!(message["payload"]["data"], Value::Null);
 }
 
+/// Connects with `protocol` and initialises the connection with `token`.
+async fn initialised(app: &TestApp, protocol: &str, token: &str) -> Socket {
+    let mut socket = connect(app, protocol).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
+/// Starts `runsChanged` as operation `id` (`start` for the legacy protocol).
+async fn watch_runs(socket: &mut Socket, id: &str, legacy: bool) {
+    let kind = if legacy { "start" } else { "subscribe" };
+    send(
+        socket,
+        json!({ "id": id, "type": kind, "payload": { "query": "subscription { runsChanged { kind } }" } }),
+    )
+    .await;
+}
+
+/// Frames that arrive within `wait` (answering ping frames, as reading does): the
+/// types of the text messages, the ping frames, and whether the server closed.
+async fn frames(socket: &mut Socket, wait: Duration) -> (Vec<String>, usize, bool) {
+    let deadline = tokio::time::Instant::now() + wait;
+    let (mut types, mut pings) = (Vec::new(), 0);
+    while let Ok(frame) = tokio::time::timeout_at(deadline, socket.next()).await {
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                types.push(value["type"].as_str().unwrap_or_default().to_string());
+            }
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return (types, pings, true),
+            Some(Ok(_)) => {}
+        }
+    }
+    (types, pings, false)
+}
+
+/// Waits until `count()` is `want`, for at most `wait`.
+async fn settles(count: impl Fn() -> usize, want: usize, wait: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + wait;
+    while count() != want && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    count()
+}
+
+/// Pings every second, a client silent for 3 s is gone, 2 subscriptions a connection.
+fn live_limits() -> gateway::config::Limits {
+    gateway::config::Limits {
+        ws_keepalive_seconds: 1,
+        ws_idle_timeout_seconds: 3,
+        max_subscriptions_per_connection: 2,
+        ..Default::default()
+    }
+}
+
+async fn the_server_keeps_connections_alive(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    for (protocol, keepalive) in [("graphql-transport-ws", "ping"), ("graphql-ws", "ka")] {
+        let mut socket = initialised(app, protocol, &token).await;
+        watch_runs(&mut socket, "1", protocol == "graphql-ws").await;
+        // A client that answers the pings outlives the idle timeout many times over.
+        let (types, pings, closed) = frames(&mut socket, Duration::from_secs(7)).await;
+        assert!(!closed, "{protocol}: an answering client stays connected");
+        assert!(
+            pings >= 4,
+            "{protocol}: a ping frame every second, got {pings}"
+        );
+        let keepalives = types.iter().filter(|t| *t == keepalive).count();
+        assert!(
+            keepalives >= 4,
+            "{protocol}: `{keepalive}` every second, got {types:?}"
+        );
+        assert_eq!(app.state.live.subscriptions.get(), 1);
+        drop(socket);
+        let left = settles(
+            || app.state.live.subscriptions.get(),
+            0,
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(
+            left, 0,
+            "{protocol}: a closed connection's subscription ends"
+        );
+    }
+
+    let live = &app.state.live;
+    // A client that stays connected but falls silent (it reads nothing, so it answers
+    // no ping) is closed after the idle timeout.
+    let mut silent = initialised(app, "graphql-ws", &token).await;
+    watch_runs(&mut silent, "1", true).await;
+    assert_eq!(
+        settles(|| live.subscriptions.get(), 1, Duration::from_secs(5)).await,
+        1
+    );
+    let left = settles(|| live.subscriptions.get(), 0, Duration::from_secs(15)).await;
+    assert_eq!(left, 0, "a silent client is timed out");
+    let (_, _, closed) = frames(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed, "the server closed the silent connection");
+}
+
+async fn vanished_clients_are_cleaned_up(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let live = &app.state.live;
+    // 1,000 clients subscribe, then vanish without a close frame.
+    let mut sockets = Vec::new();
+    for _ in 0..1000 {
+        let mut socket = initialised(app, "graphql-transport-ws", &token).await;
+        watch_runs(&mut socket, "1", false).await;
+        sockets.push(socket);
+    }
+    let running = settles(|| live.subscriptions.get(), 1000, Duration::from_secs(30)).await;
+    assert_eq!(running, 1000);
+    assert_eq!(live.websockets.get(), 1000);
+    drop(sockets);
+    let left = settles(|| live.subscriptions.get(), 0, Duration::from_secs(30)).await;
+    assert_eq!(left, 0, "every subscription of a vanished client ends");
+    assert_eq!(
+        settles(|| live.websockets.get(), 0, Duration::from_secs(5)).await,
+        0
+    );
+}
+
+async fn subscriptions_per_connection_are_capped(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let mut socket = initialised(app, "graphql-transport-ws", &token).await;
+    watch_runs(&mut socket, "1", false).await;
+    watch_runs(&mut socket, "2", false).await;
+    watch_runs(&mut socket, "3", false).await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["id"], "3", "{refused}");
+    let error = &refused["payload"]["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+        "{refused}"
+    );
+    assert_eq!(
+        error["extensions"]["limit"], "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "{refused}"
+    );
+    assert_eq!(app.state.live.subscriptions.get(), 2);
+    // Ending one makes room on the same connection.
+    send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+    assert_eq!(
+        settles(
+            || app.state.live.subscriptions.get(),
+            1,
+            Duration::from_secs(5)
+        )
+        .await,
+        1
+    );
+    watch_runs(&mut socket, "4", false).await;
+    assert_eq!(
+        settles(
+            || app.state.live.subscriptions.get(),
+            2,
+            Duration::from_secs(5)
+        )
+        .await,
+        2
+    );
+    // Another connection has its own allowance.
+    let mut other = initialised(app, "graphql-transport-ws", &token).await;
+    watch_runs(&mut other, "1", false).await;
+    assert_eq!(
+        settles(
+            || app.state.live.subscriptions.get(),
+            3,
+            Duration::from_secs(5)
+        )
+        .await,
+        3
+    );
+}
+
+backend_tests! {
+    limits = super::live_limits();
+    keepalive => the_server_keeps_connections_alive;
+    capped => subscriptions_per_connection_are_capped;
+}
+
+/// No idle timeout within the test: only the closed TCP connections end the
+/// subscriptions of vanished clients.
+fn patient_limits() -> gateway::config::Limits {
+    gateway::config::Limits {
+        ws_idle_timeout_seconds: 600,
+        ..Default::default()
+    }
+}
+
+backend_tests! {
+    limits = super::patient_limits();
+    vanished => vanished_clients_are_cleaned_up;
+}
+
 backend_tests! {
     transport_ws => transport_ws_streams_team_changes;
     legacy_ws => legacy_graphql_ws_streams_team_changes;

@@ -3,27 +3,57 @@
 //! mutation that failed or was refused leaves a `success: false` row naming the
 //! caller, the attempted action and the error.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+use async_graphql::parser::types::Field;
+use async_graphql::registry::Registry;
+use async_graphql::resolver_utils::{ContainerType, resolve_container_serial};
+use async_graphql::{
+    Context, ContextSelectionSet, ObjectType, OutputType, Positioned, ServerError, ServerResult,
+    Value,
 };
-use async_graphql::{ServerError, ServerResult, Value};
 
+use super::Mutation;
 use super::context::{Auth, RequestContext};
 use crate::audit::{self, Failure};
 use crate::events::Event;
 use crate::state::AppState;
 
-pub struct MutationAudit;
+/// The mutation root, audited field by field. A wrapper rather than a schema extension:
+/// async-graphql sends every field of every response through the extension chain as
+/// soon as one extension exists, while only the few root fields of a mutation need
+/// this.
+#[derive(Default)]
+pub struct AuditedMutation(Mutation);
 
-impl ExtensionFactory for MutationAudit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(MutationAuditExtension)
+impl OutputType for AuditedMutation {
+    fn type_name() -> Cow<'static, str> {
+        Mutation::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        Mutation::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        _field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        resolve_container_serial(ctx, self).await
     }
 }
 
-struct MutationAuditExtension;
+impl ContainerType for AuditedMutation {
+    async fn resolve_field(&self, ctx: &Context<'_>) -> ServerResult<Option<Value>> {
+        let result = self.0.resolve_field(ctx).await;
+        audit_outcome(ctx, &result).await;
+        result
+    }
+}
+
+impl ObjectType for AuditedMutation {}
 
 /// The audit action and resource type of a mutation field.
 pub fn action_of(mutation: &str) -> (&'static str, &'static str) {
@@ -85,75 +115,63 @@ fn code_of(error: &ServerError) -> String {
         .unwrap_or_else(|| "INTERNAL_SERVER_ERROR".into())
 }
 
-#[async_trait::async_trait]
-impl Extension for MutationAuditExtension {
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        if info.parent_type != "Mutation" {
-            return next.run(ctx, info).await;
-        }
-        let mutation = info.name.to_string();
-        let result = next.run(ctx, info).await;
-        let (Some(request), Some(state)) = (
-            ctx.data_opt::<Arc<RequestContext>>(),
-            ctx.data_opt::<AppState>(),
-        ) else {
-            return result;
-        };
-        let (who, written) = match &request.auth {
-            Auth::Authenticated { actor, .. } => (
-                Some((actor.organization_id, actor.user_id)),
-                actor.audit.take(),
-            ),
-            Auth::Refused {
-                known: Some((user, org)),
-                ..
-            } => (Some((*org, *user)), Vec::new()),
-            _ => (None, Vec::new()),
-        };
-        match &result {
-            Ok(_) => {
-                for row in written {
-                    state.bus.publish(Event::Audit(Arc::new(row)));
-                }
+/// Announces the rows a mutation field wrote once it succeeded, or records its failure.
+async fn audit_outcome(ctx: &Context<'_>, result: &ServerResult<Option<Value>>) {
+    let (Some(request), Some(state)) = (
+        ctx.data_opt::<Arc<RequestContext>>(),
+        ctx.data_opt::<AppState>(),
+    ) else {
+        return;
+    };
+    let mutation = ctx.item.node.name.node.as_str();
+    let (who, written) = match &request.auth {
+        Auth::Authenticated { actor, .. } => (
+            Some((actor.organization_id, actor.user_id)),
+            actor.audit.take(),
+        ),
+        Auth::Refused {
+            known: Some((user, org)),
+            ..
+        } => (Some((*org, *user)), Vec::new()),
+        _ => (None, Vec::new()),
+    };
+    match result {
+        Ok(_) => {
+            for row in written {
+                state.bus.publish(Event::Audit(Arc::new(row)));
             }
-            // What the failed mutation wrote was rolled back with it.
-            Err(error) => {
-                if let Some((organization_id, user_id)) = who {
-                    let (action, resource_type) = action_of(&mutation);
-                    let failure = Failure {
-                        organization_id,
-                        actor_user_id: Some(user_id),
-                        action,
-                        resource_type,
-                        details: serde_json::json!({
-                            "mutation": mutation,
-                            "code": code_of(error),
-                            "message": error.message,
-                        }),
-                        request: &request.request,
-                    };
-                    let recorded = match state.pool.get().await {
-                        Ok(mut pooled) => audit::record_failure(&mut pooled.conn(), failure)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    match recorded {
-                        Ok(row) => state.bus.publish(Event::Audit(Arc::new(row))),
-                        Err(e) => tracing::error!(
-                            request_id = %request.request.request_id,
-                            error = %e,
-                            "could not audit a failed mutation"
-                        ),
-                    }
+        }
+        // What the failed mutation wrote was rolled back with it.
+        Err(error) => {
+            if let Some((organization_id, user_id)) = who {
+                let (action, resource_type) = action_of(mutation);
+                let failure = Failure {
+                    organization_id,
+                    actor_user_id: Some(user_id),
+                    action,
+                    resource_type,
+                    details: serde_json::json!({
+                        "mutation": mutation,
+                        "code": code_of(error),
+                        "message": error.message,
+                    }),
+                    request: &request.request,
+                };
+                let recorded = match state.pool.get().await {
+                    Ok(mut pooled) => audit::record_failure(&mut pooled.conn(), failure)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match recorded {
+                    Ok(row) => state.bus.publish(Event::Audit(Arc::new(row))),
+                    Err(e) => tracing::error!(
+                        request_id = %request.request.request_id,
+                        error = %e,
+                        "could not audit a failed mutation"
+                    ),
                 }
             }
         }
-        result
     }
 }

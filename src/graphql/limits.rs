@@ -6,11 +6,11 @@
 //! `extensions.limit` naming the setting.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::{ServerError, ServerResult};
+
+use super::errors::ensure_code;
 
 /// The document limits in force.
 #[derive(Debug, Clone, Copy)]
@@ -22,30 +22,18 @@ pub struct DocumentLimits {
     pub max_root_fields: usize,
 }
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
 /// A refusal naming the limit (its environment variable) and the allowance.
 pub fn limit_error(limit: &'static str, message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    extensions.set("code", "GRAPHQL_VALIDATION_FAILED");
-    extensions.set("limit", limit);
+    name_limit(&mut error, limit);
+    ensure_code(&mut error, "GRAPHQL_VALIDATION_FAILED");
     error
 }
 
-#[async_trait::async_trait]
-impl Extension for DocumentLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
+impl DocumentLimits {
+    /// Parses a document within the limits: the scan first, then the parse, then the
+    /// aliases and root fields of the parsed document.
+    pub fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
         let shape = scan(query, self.max_tokens, self.max_nesting);
         if shape.tokens > self.max_tokens {
             return Err(limit_error(
@@ -62,7 +50,14 @@ impl Extension for DocumentLimits {
                 ),
             ));
         }
-        let document = next.run(ctx, query, variables).await?;
+        let document = async_graphql::parser::parse_query(query).map_err(|e| {
+            let mut error = ServerError::from(e);
+            if error.message.contains("recursion limit exceeded") {
+                name_limit(&mut error, "MAX_RECURSIVE_DEPTH");
+            }
+            ensure_code(&mut error, "GRAPHQL_PARSE_FAILED");
+            error
+        })?;
         let aliases = count_aliases(&document);
         if aliases > self.max_aliases {
             return Err(limit_error(
@@ -87,6 +82,12 @@ impl Extension for DocumentLimits {
         }
         Ok(document)
     }
+}
+
+/// Marks an error as the refusal of the limit set by `variable`.
+pub fn name_limit(error: &mut ServerError, variable: &'static str) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("limit", variable);
 }
 
 /// What a scan of a document found.

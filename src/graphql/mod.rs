@@ -4,7 +4,7 @@ pub mod audit;
 pub mod billing;
 pub mod context;
 pub mod errors;
-pub mod extension;
+pub mod executor;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
@@ -59,25 +59,17 @@ pub struct Mutation(
     documents::DocumentMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, subscription::Subscription>;
+pub type AppSchema = Schema<Query, audit::AuditedMutation, subscription::Subscription>;
 
 /// Builds the schema once; per-request data is attached to each request.
 pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
     let mut builder = Schema::build(
         Query::default(),
-        Mutation::default(),
+        audit::AuditedMutation::default(),
         subscription::Subscription,
     )
-    .extension(extension::ErrorCodes)
-    .extension(audit::MutationAudit)
-    .extension(extension::ApiUsageLog)
-    .extension(extension::SessionRefresh)
-    .extension(limits::DocumentLimits {
-        max_tokens: limits.max_tokens,
-        max_nesting: limits.max_recursive_depth,
-        max_aliases: limits.max_aliases,
-        max_root_fields: limits.max_root_fields,
-    })
+    // No extensions: with one, every field of every response passes through them
+    // (see `executor`, which does their work around the schema).
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)
@@ -97,8 +89,8 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
 /// Descriptions for the connection types async-graphql derives from `Connection<..>`,
 /// which no doc comment reaches. Set on the builder, so introspection and the SDL agree.
 fn describe_generated_types(
-    builder: SchemaBuilder<Query, Mutation, subscription::Subscription>,
-) -> SchemaBuilder<Query, Mutation, subscription::Subscription> {
+    builder: SchemaBuilder<Query, audit::AuditedMutation, subscription::Subscription>,
+) -> SchemaBuilder<Query, audit::AuditedMutation, subscription::Subscription> {
     use crate::graphql::scheduling::Total;
     use crate::graphql::types::Cursor;
     use crate::graphql::types::audit::AuditLogsTotal;

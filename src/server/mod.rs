@@ -1,16 +1,17 @@
 //! The HTTP server: GraphQL over HTTP (POST, and GET for queries), WebSocket
 //! subscriptions, the GraphiQL playground, and health probes.
 
+mod websocket;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{BatchRequest, BatchResponse, Data};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, Executor};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -31,15 +32,15 @@ use crate::engine::{Engine, RunControl};
 use crate::events::EventBus;
 use crate::graphql::context::{Auth, RequestContext};
 use crate::graphql::errors::REQUEST_ID;
+use crate::graphql::executor::Gateway;
 use crate::graphql::loaders::{BatchScope, Batching, loaders};
-use crate::graphql::{self, AppSchema};
 use crate::state::AppState;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 struct Server {
-    schema: AppSchema,
+    gateway: Gateway,
     state: AppState,
     limits: Limits,
     rates: crate::rate_limit::RateLimits,
@@ -129,6 +130,7 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         clock,
         webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
         api_usage: Default::default(),
+        live: Default::default(),
         settings: crate::settings::SettingsCipher::new(&settings_key(config)?),
         statements,
         agents: config.engine.backend()?,
@@ -208,9 +210,9 @@ async fn normalize_request_id(mut request: Request, next: axum::middleware::Next
 
 /// The router for `state`.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let schema = graphql::build(Some(state.clone()), &limits);
+    let gateway = Gateway::new(state.clone(), &limits);
     let shared = Arc::new(Server {
-        schema,
+        gateway,
         state,
         rates: crate::rate_limit::RateLimits::new(
             limits.rate_limit_ip_per_minute,
@@ -698,7 +700,7 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        return websocket(server, &mut parts).await;
+        return websocket::upgrade(server, &mut parts).await;
     }
     let query_string = parts.uri.query().unwrap_or("");
     if query_string.is_empty() {
@@ -827,12 +829,12 @@ async fn execute(
     }
     let request_id = info.request_id.clone();
     let credential = bearer_from_headers(&parts.headers);
-    let schema = server.schema.clone();
+    let gateway = server.gateway.clone();
     let state = server.state.clone();
     let scope = BatchScope::default();
     let batching = Batching::Scoped(scope.clone());
     // Operations that never execute (refused, timed out) are recorded here; the
-    // schema's extension records the rest.
+    // gateway records the rest.
     let started = std::time::Instant::now();
     let operation_name = match &batch {
         BatchRequest::Single(r) => r.operation_name.clone(),
@@ -878,7 +880,7 @@ async fn execute(
                     .collect(),
             ),
         };
-        Ok::<_, Refusal>(scope.run(schema.execute_batch(batch)).await)
+        Ok::<_, Refusal>(scope.run(gateway.execute_batch(batch)).await)
     });
     // The whole request (not a transaction inside it) is bounded; a dropped transaction
     // is rolled back and its connection discarded by the pool.
@@ -975,70 +977,6 @@ fn respond(response: BatchResponse, graphql_response_json: bool) -> Response {
             )
         }
     }
-}
-
-/// Upgrades to a GraphQL WebSocket (`graphql-transport-ws` or legacy `graphql-ws`).
-/// The token comes from the `connection_init` payload (`Authorization` or `token`),
-/// or else from the upgrade request's `Authorization` header.
-async fn websocket(server: Shared, parts: &mut axum::http::request::Parts) -> Response {
-    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(e) => return e.into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(e) => return e.into_response(),
-    };
-    let header_credential = bearer_from_headers(&parts.headers);
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let info = request_info(&parts.headers, peer);
-    let schema = server.schema.clone();
-    let state = server.state.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let credential = credential_from_payload(&payload).or(header_credential);
-                    let context =
-                        authenticate(&state, credential.as_deref(), info, Batching::Spawned).await;
-                    if let Auth::Refused { reason, .. } = &context.auth {
-                        return Err(async_graphql::Error::new(reason.clone()));
-                    }
-                    if let Auth::Authenticated { actor, .. } = &context.auth
-                        && let Some(quota) = actor.quota
-                        && let Err(refused) = state.quota.admit(actor.organization_id, quota)
-                    {
-                        return Err(async_graphql::Error::new(refused.public_message()));
-                    }
-                    let mut data = Data::default();
-                    data.insert(Arc::new(context));
-                    Ok(data)
-                })
-                .keepalive_timeout(std::time::Duration::from_secs(30))
-                .serve()
-        })
-        .into_response()
-}
-
-fn credential_from_payload(payload: &serde_json::Value) -> Option<String> {
-    let object = payload.as_object()?;
-    for (key, value) in object {
-        let Some(text) = value.as_str() else { continue };
-        if key.eq_ignore_ascii_case("authorization") {
-            return crate::auth::bearer(text).map(str::to_string);
-        }
-        if key.eq_ignore_ascii_case("token")
-            || key.eq_ignore_ascii_case("x-api-key")
-            || key.eq_ignore_ascii_case("apiKey")
-        {
-            return Some(text.to_string());
-        }
-    }
-    None
 }
 
 #[cfg(test)]

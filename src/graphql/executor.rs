@@ -1,0 +1,324 @@
+//! How an operation runs, on every transport: the document limits before and after
+//! parsing, an `extensions.code` on every error, one API usage row per operation, and
+//! the cached sessions of the caller's organization forgotten once a mutation has run.
+//!
+//! This sits around the schema rather than in schema extensions: with any extension
+//! installed, async-graphql sends every field of every response (thousands for a
+//! nested page) through the extension chain, a boxed future per extension per field.
+
+use std::any::TypeId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Data, Executor, Request, Response, ServerError, Value};
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+use super::context::{Auth, RequestContext};
+use super::errors::{current_request_id, ensure_code};
+use super::limits::{DocumentLimits, name_limit};
+use super::{AppSchema, build};
+use crate::api_usage::{ApiCall, CallStatus, Caller, OperationKind};
+use crate::config::Limits;
+use crate::metrics::Gauge;
+use crate::state::AppState;
+
+/// The schema with what every operation gets around it.
+#[derive(Clone)]
+pub struct Gateway {
+    schema: AppSchema,
+    state: AppState,
+    limits: DocumentLimits,
+    max_subscriptions_per_connection: usize,
+}
+
+/// The subscriptions running on one connection, kept in the connection's data.
+#[derive(Clone, Default)]
+pub struct ConnectionSubscriptions(pub Gauge);
+
+impl Gateway {
+    pub fn new(state: AppState, limits: &Limits) -> Gateway {
+        Gateway {
+            schema: build(Some(state.clone()), limits),
+            state,
+            limits: DocumentLimits {
+                max_tokens: limits.max_tokens,
+                max_nesting: limits.max_recursive_depth,
+                max_aliases: limits.max_aliases,
+                max_root_fields: limits.max_root_fields,
+            },
+            max_subscriptions_per_connection: limits.max_subscriptions_per_connection,
+        }
+    }
+
+    /// Parses the request's document within the limits and hands it to the schema
+    /// parsed, so it is not parsed twice.
+    fn prepare(&self, request: &mut Request) -> Result<Operation, ServerError> {
+        let document = self.limits.parse(&request.query)?;
+        let operation = Operation::of(&document, request.operation_name.as_deref());
+        request.set_parsed_query(document);
+        Ok(operation)
+    }
+
+    fn record(&self, caller: Caller, operation: &Operation, outcome: Outcome, elapsed: Duration) {
+        self.state.api_usage.record(ApiCall::ended(
+            caller,
+            operation.name.as_deref(),
+            operation.kind,
+            outcome.status,
+            outcome.errors,
+            elapsed,
+            &current_request_id(),
+        ));
+    }
+
+    /// Whatever a mutation changed of the organization or its users (a deactivation,
+    /// a new role, a plan) applies to the very next request.
+    fn after(&self, caller: Caller, operation: &Operation) {
+        if operation.mutates
+            && let Some(organization_id) = caller.organization_id
+        {
+            self.state.sessions.forget_organization(organization_id);
+        }
+    }
+}
+
+impl Executor for Gateway {
+    async fn execute(&self, mut request: Request) -> Response {
+        let started = Instant::now();
+        let caller = caller_of(&request.data, None);
+        let operation = match self.prepare(&mut request) {
+            Ok(operation) => operation,
+            Err(error) => {
+                let unparsed = Operation::unparsed(&request);
+                self.record(caller, &unparsed, Outcome::unparsed(), started.elapsed());
+                return Response::from_errors(vec![error]);
+            }
+        };
+        let mut response = self.schema.execute(request).await;
+        code_errors(&mut response.errors);
+        self.after(caller, &operation);
+        self.record(
+            caller,
+            &operation,
+            Outcome::of(&response),
+            started.elapsed(),
+        );
+        response
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        let started = Instant::now();
+        let caller = caller_of(&request.data, session_data.as_deref());
+        let operation = match self.prepare(&mut request) {
+            Ok(operation) => operation,
+            Err(error) => {
+                let unparsed = Operation::unparsed(&request);
+                self.record(caller, &unparsed, Outcome::unparsed(), started.elapsed());
+                return stream::once(async move { Response::from_errors(vec![error]) }).boxed();
+            }
+        };
+        if operation.kind == OperationKind::Subscription {
+            let on_connection = session_data
+                .as_deref()
+                .and_then(|data| data_of::<ConnectionSubscriptions>(data));
+            let held = match on_connection {
+                Some(running) => match running.0.try_hold(self.max_subscriptions_per_connection) {
+                    Some(held) => Some(held),
+                    None => {
+                        let outcome = Outcome {
+                            status: CallStatus::Refused,
+                            errors: 1,
+                        };
+                        self.record(caller, &operation, outcome, Duration::ZERO);
+                        let error = limit_error(
+                            "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                            "TOO_MANY_SUBSCRIPTIONS",
+                            format!(
+                                "this connection holds {} subscriptions already; end one or open another connection",
+                                self.max_subscriptions_per_connection
+                            ),
+                        );
+                        return stream::once(async move { Response::from_errors(vec![error]) })
+                            .boxed();
+                    }
+                },
+                None => None,
+            };
+            // Counted while the stream lives: however it ends, dropping it gives the
+            // counts back.
+            let counted = (held, self.state.live.subscriptions.hold());
+            // A subscription counts once, when it starts.
+            self.record(caller, &operation, Outcome::ok(), Duration::ZERO);
+            return self
+                .schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+                .map(move |mut response| {
+                    let _counted = &counted;
+                    code_errors(&mut response.errors);
+                    response
+                })
+                .boxed();
+        }
+        let responses = self
+            .schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default());
+        // A query or mutation over a socket: one response, recorded like over HTTP.
+        let gateway = self.clone();
+        responses
+            .map(move |mut response| {
+                code_errors(&mut response.errors);
+                gateway.after(caller, &operation);
+                gateway.record(
+                    caller,
+                    &operation,
+                    Outcome::of(&response),
+                    started.elapsed(),
+                );
+                response
+            })
+            .boxed()
+    }
+}
+
+/// The operation a request executes, as its document says.
+struct Operation {
+    name: Option<String>,
+    kind: OperationKind,
+    /// Any operation of the document is a mutation, whichever one runs.
+    mutates: bool,
+}
+
+impl Operation {
+    /// The operation named, or the document's only one.
+    fn of(document: &ExecutableDocument, named: Option<&str>) -> Operation {
+        let kind_of = |ty: OperationType| match ty {
+            OperationType::Query => OperationKind::Query,
+            OperationType::Mutation => OperationKind::Mutation,
+            OperationType::Subscription => OperationKind::Subscription,
+        };
+        let mut operations = document.operations.iter();
+        let found = match named {
+            Some(name) => operations.find(|(n, _)| n.map(|n| n.as_str()) == Some(name)),
+            None if document.operations.iter().count() == 1 => operations.next(),
+            None => None,
+        };
+        let mutates = document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
+        match found {
+            Some((name, operation)) => Operation {
+                name: name.map(|n| n.to_string()),
+                kind: kind_of(operation.node.ty),
+                mutates,
+            },
+            None => Operation {
+                name: named.map(str::to_string),
+                kind: OperationKind::Unknown,
+                mutates,
+            },
+        }
+    }
+
+    /// A document that did not parse or was refused by a limit.
+    fn unparsed(request: &Request) -> Operation {
+        Operation {
+            name: request.operation_name.clone(),
+            kind: OperationKind::Unknown,
+            mutates: false,
+        }
+    }
+}
+
+/// How an operation ended, for its API usage row.
+#[derive(Clone, Copy)]
+struct Outcome {
+    status: CallStatus,
+    errors: usize,
+}
+
+impl Outcome {
+    fn of(response: &Response) -> Outcome {
+        let status = if response.errors.is_empty() {
+            CallStatus::Ok
+        } else if response.data == Value::Null {
+            CallStatus::Error
+        } else {
+            CallStatus::Partial
+        };
+        Outcome {
+            status,
+            errors: response.errors.len(),
+        }
+    }
+
+    fn ok() -> Outcome {
+        Outcome {
+            status: CallStatus::Ok,
+            errors: 0,
+        }
+    }
+
+    fn unparsed() -> Outcome {
+        Outcome {
+            status: CallStatus::Error,
+            errors: 1,
+        }
+    }
+}
+
+fn data_of<T: Send + Sync + 'static>(data: &Data) -> Option<&T> {
+    data.get(&TypeId::of::<T>())
+        .and_then(|d| d.downcast_ref::<T>())
+}
+
+/// A refusal naming the limit (its setting) that refused it.
+fn limit_error(limit: &'static str, code: &'static str, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    name_limit(&mut error, limit);
+    ensure_code(&mut error, code);
+    error
+}
+
+/// Who asked: the request's own context (HTTP) or its connection's (WebSocket).
+fn caller_of(request: &Data, connection: Option<&Data>) -> Caller {
+    let context = |data: &Data| data_of::<Arc<RequestContext>>(data).cloned();
+    match context(request).or_else(|| connection.and_then(context)) {
+        Some(context) => match &context.auth {
+            Auth::Authenticated { actor, .. } => Caller {
+                organization_id: Some(actor.organization_id),
+                user_id: Some(actor.user_id),
+                api_key_id: actor.api_key_id,
+            },
+            _ => Caller::default(),
+        },
+        None => Caller::default(),
+    }
+}
+
+/// Codes the errors async-graphql raised itself. Without a path they were raised
+/// before execution (validation, the schema's depth, complexity and recursion limits)
+/// and concern the document; with one, during execution, and they are internal unless
+/// they are input errors. Resolvers' own errors are coded already.
+fn code_errors(errors: &mut [ServerError]) {
+    for error in errors {
+        if error.path.is_empty() {
+            match error.message.as_str() {
+                "Query is too complex." => name_limit(error, "MAX_QUERY_COMPLEXITY"),
+                "Query is nested too deep." => name_limit(error, "MAX_QUERY_DEPTH"),
+                m if m.starts_with("The recursion depth of the query") => {
+                    name_limit(error, "MAX_RECURSIVE_DEPTH")
+                }
+                _ => {}
+            }
+            ensure_code(error, "GRAPHQL_VALIDATION_FAILED");
+        } else {
+            ensure_code(error, "INTERNAL_SERVER_ERROR");
+        }
+    }
+}
