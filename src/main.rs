@@ -3,6 +3,12 @@ use gateway::config::{Config, LogFormat};
 use gateway::db::migrations::{self, Direction};
 use tracing_subscriber::EnvFilter;
 
+// Large responses are built as value trees on many threads at once; glibc's per-thread
+// arenas kept hundreds of megabytes after such load and spent a quarter of the CPU in
+// malloc/free.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// GraphQL API gateway for a multi-tenant AI-workforce platform.
 #[derive(Parser)]
 #[command(name = "gateway", version)]
