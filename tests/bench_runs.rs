@@ -6,8 +6,11 @@
 //!
 //! With `TEST_DATABASE_URL` set, each benchmark also runs on PostgreSQL.
 //! - `step_throughput`: runs executed with zero step delay; steps committed per second.
-//! - `fanout_latency`: 1,000 WebSocket subscribers of one run; time from a step's
-//!   commit to its event arriving at each subscriber, p50 and p99.
+//! - `fanout_latency`: 1,000 WebSocket subscribers (`BENCH_SUBSCRIBERS`), half on
+//!   `runUpdates` of one ten-step run and half on `runsChanged`, in place before the
+//!   run starts with zero step delay (`BENCH_STEP_DELAY_MS`); time from each event's
+//!   commit to its arrival at each subscriber, p50 and p99, and resident memory per idle
+//!   subscription.
 
 mod common;
 
@@ -145,85 +148,143 @@ async fn step_throughput_postgres() {
     step_throughput(Backend::Postgres).await;
 }
 
-/// One subscriber: everything it received, with arrival times.
+/// What a subscriber watches.
+#[derive(Clone, Copy)]
+enum Watch {
+    /// `runUpdates` of the run: its stored log first, then live events; completes.
+    RunUpdates,
+    /// `runsChanged` with progress: the organization's live events; never completes.
+    RunsChanged,
+}
+
+/// One subscriber: everything it received until the run's COMPLETED event, with
+/// arrival times.
 async fn subscribe(
     mut socket: Socket,
     token: String,
     run: String,
-) -> (Instant, Vec<(Value, chrono::DateTime<chrono::Utc>)>) {
+    watch: Watch,
+) -> Vec<(Value, chrono::DateTime<chrono::Utc>)> {
     send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
     assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    let (query, field) = match watch {
+        Watch::RunUpdates => (
+            "subscription($id: ID!) { runUpdates(runId: $id) { seq kind createdAt } }",
+            "runUpdates",
+        ),
+        Watch::RunsChanged => (
+            "subscription { runsChanged(includeProgress: true) { runId seq kind createdAt } }",
+            "runsChanged",
+        ),
+    };
     send(
         &mut socket,
-        json!({ "id": "r", "type": "subscribe", "payload": {
-        "query": "subscription($id: ID!) { runUpdates(runId: $id) { seq kind createdAt } }",
-        "variables": { "id": run } } }),
+        json!({ "id": "r", "type": "subscribe", "payload": { "query": query, "variables": { "id": run } } }),
     )
     .await;
-    let subscribed = Instant::now();
     let mut received = Vec::new();
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(120), next(&mut socket))
+        let message = tokio::time::timeout(Duration::from_secs(300), next(&mut socket))
             .await
-            .expect("the run ends within 2 minutes");
+            .expect("the run ends within 5 minutes");
         if message["type"] == "complete" {
-            return (subscribed, received);
+            return received;
         }
-        received.push((
-            message["payload"]["data"]["runUpdates"].clone(),
-            chrono::Utc::now(),
-        ));
+        let event = message["payload"]["data"][field].clone();
+        let done = event["kind"] == "COMPLETED";
+        received.push((event, chrono::Utc::now()));
+        if done {
+            return received;
+        }
     }
+}
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 async fn fanout_latency(backend: Backend) {
     let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
-    let delay = env_usize("BENCH_STEP_DELAY_MS", 800) as u64;
+    let delay = env_usize("BENCH_STEP_DELAY_MS", 0) as u64;
+    // No workers yet: the run waits until every subscriber is in place.
     let engine = EngineConfig {
-        run_workers: 1,
+        run_workers: 0,
         simulated_step_delay_ms: delay,
         ..test_engine()
     };
-    let Some(app) = TestApp::spawn_with_engine(backend, engine).await else {
+    let Some(app) = TestApp::spawn_with_engine(backend, engine.clone()).await else {
         return;
     };
     let token = sign_up(&app).await;
     let team = team_with_roles(&app, &token, 10, "Bench").await;
     let run = start_run(&app, &token, &team, 0).await;
 
+    let before = rss_kib();
     let connected = Arc::new(tokio::sync::Barrier::new(subscribers + 1));
     let mut tasks = Vec::new();
-    for _ in 0..subscribers {
+    for i in 0..subscribers {
         let socket = connect(&app, "graphql-transport-ws").await;
+        let watch = if i % 2 == 0 {
+            Watch::RunUpdates
+        } else {
+            Watch::RunsChanged
+        };
         let (token, run, connected) = (token.clone(), run.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
             connected.wait().await;
-            subscribe(socket, token, run).await
+            subscribe(socket, token, run, watch).await
         }));
     }
     connected.wait().await;
-    // Subscriptions are registered shortly after the last `subscribe` is sent.
-    let ready = chrono::Utc::now() + chrono::Duration::milliseconds(500);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while app.state.live.subscriptions.get() < subscribers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.live.subscriptions.get(), subscribers);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Server and test clients share this process: an upper bound per subscription.
+    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+
+    let ready = chrono::Utc::now();
+    let workers = gateway::engine::Engine::start(
+        &EngineConfig {
+            run_workers: 1,
+            ..engine
+        },
+        app.state.pool.clone(),
+        app.state.bus.clone(),
+        app.state.runs.clone(),
+        app.state.settings.clone(),
+    )
+    .expect("workers start");
+    app.state.runs.wake();
     let mut latencies = Vec::new();
-    let mut complete = 0;
     for task in tasks {
-        let (_, received) = task.await.expect("subscriber");
+        let received = task.await.expect("subscriber");
         let seqs: Vec<i64> = received
             .iter()
             .map(|(e, _)| e["seq"].as_i64().unwrap())
             .collect();
+        let first = seqs.first().copied().unwrap_or(1);
         assert_eq!(
             seqs,
-            (1..=seqs.len() as i64).collect::<Vec<_>>(),
-            "every subscriber sees the whole log in order"
+            (first..first + seqs.len() as i64).collect::<Vec<_>>(),
+            "every subscriber sees the events in order, without a gap"
         );
-        if received
-            .last()
-            .map(|(e, _)| e["kind"] == "COMPLETED")
-            .unwrap_or(false)
-        {
-            complete += 1;
-        }
+        assert_eq!(
+            received.last().map(|(e, _)| e["kind"].clone()),
+            Some(json!("COMPLETED")),
+            "every subscriber sees the run complete"
+        );
         for (event, arrived) in received {
             let created: chrono::DateTime<chrono::Utc> =
                 event["createdAt"].as_str().unwrap().parse().unwrap();
@@ -232,15 +293,18 @@ async fn fanout_latency(backend: Backend) {
             }
         }
     }
-    assert_eq!(complete, subscribers);
+    workers.stop().await;
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
     println!(
-        "fanout_latency {backend:?}: {subscribers} subscribers, {} live deliveries: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "fanout_latency {backend:?}: {subscribers} subscribers (half runUpdates, half runsChanged), \
+         step delay {delay} ms, {} live deliveries: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         {:.1} KiB resident per idle subscription (server and client, one process)",
         latencies.len(),
         pick(0.5),
         pick(0.99),
-        latencies.last().copied().unwrap_or_default()
+        latencies.last().copied().unwrap_or_default(),
+        per_subscription
     );
     app.finish().await;
 }

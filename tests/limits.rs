@@ -478,3 +478,61 @@ async fn sqlite_concurrency_limit() {
 async fn postgres_concurrency_limit() {
     concurrency_limit(Backend::Postgres).await;
 }
+
+fn no_introspection() -> Limits {
+    Limits {
+        introspection: false,
+        ..Limits::default()
+    }
+}
+
+/// With `INTROSPECTION=false` the schema cannot be read through `__schema` or `__type`,
+/// over HTTP or WebSocket, while queries (and `__typename`) work as before.
+async fn introspection_off(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    for query in [
+        "{ __schema { queryType { name } } }",
+        "{ __type(name: \"Team\") { fields { name } } }",
+        "query { ...Schema } fragment Schema on Query { teams { nodes { id } } __type(name: \"Run\") { name } }",
+    ] {
+        let body = app.gql(Some(&token), query, json!({})).await;
+        assert_eq!(body["data"], Value::Null, "{body}");
+        assert_eq!(refusal(&body), refused("INTROSPECTION"), "{body}");
+    }
+    let data = app
+        .data(
+            Some(&token),
+            "{ __typename viewer { user { email } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["__typename"], "Query");
+    assert_eq!(data["viewer"]["user"]["email"], "admin@acme.example");
+
+    let mut socket = common::ws::connect(app, "graphql-transport-ws").await;
+    common::ws::send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        common::ws::next(&mut socket).await["type"],
+        "connection_ack"
+    );
+    common::ws::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __schema { types { name } } }" } }),
+    )
+    .await;
+    let message = common::ws::next(&mut socket).await;
+    assert_eq!(
+        refusal(&message["payload"]),
+        refused("INTROSPECTION"),
+        "{message}"
+    );
+}
+
+backend_tests! {
+    limits = super::no_introspection();
+    introspection_can_be_switched_off => introspection_off;
+}

@@ -46,6 +46,7 @@ impl Gateway {
                 max_nesting: limits.max_recursive_depth,
                 max_aliases: limits.max_aliases,
                 max_root_fields: limits.max_root_fields,
+                introspection: limits.introspection,
             },
             max_subscriptions_per_connection: limits.max_subscriptions_per_connection,
         }

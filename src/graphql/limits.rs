@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult};
 
 use super::errors::ensure_code;
@@ -20,6 +20,8 @@ pub struct DocumentLimits {
     pub max_nesting: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    /// Whether documents may read the schema (`__schema`, `__type`).
+    pub introspection: bool,
 }
 
 /// A refusal naming the limit (its environment variable) and the allowance.
@@ -66,6 +68,13 @@ impl DocumentLimits {
                     "the document has {aliases} aliases; at most {} are allowed",
                     self.max_aliases
                 ),
+            ));
+        }
+        // async-graphql answers a disabled introspection with nulls; say why instead.
+        if !self.introspection && introspects(&document) {
+            return Err(limit_error(
+                "INTROSPECTION",
+                "introspection is disabled on this server (`__schema` and `__type`)".into(),
             ));
         }
         for (_, operation) in document.operations.iter() {
@@ -174,14 +183,26 @@ pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
 
 /// Aliased fields in every operation and fragment of the document.
 fn count_aliases(document: &ExecutableDocument) -> usize {
-    fn walk(set: &SelectionSet) -> usize {
+    count_fields(document, &|field| field.alias.is_some())
+}
+
+/// Whether the document reads the schema (`__schema` or `__type`), anywhere.
+fn introspects(document: &ExecutableDocument) -> bool {
+    count_fields(document, &|field| {
+        matches!(field.name.node.as_str(), "__schema" | "__type")
+    }) > 0
+}
+
+/// Fields matching `which` in the document's operations and fragments.
+fn count_fields(document: &ExecutableDocument, which: &dyn Fn(&Field) -> bool) -> usize {
+    fn walk(set: &SelectionSet, which: &dyn Fn(&Field) -> bool) -> usize {
         set.items
             .iter()
             .map(|item| match &item.node {
                 Selection::Field(field) => {
-                    usize::from(field.node.alias.is_some()) + walk(&field.node.selection_set.node)
+                    usize::from(which(&field.node)) + walk(&field.node.selection_set.node, which)
                 }
-                Selection::InlineFragment(inline) => walk(&inline.node.selection_set.node),
+                Selection::InlineFragment(inline) => walk(&inline.node.selection_set.node, which),
                 Selection::FragmentSpread(_) => 0,
             })
             .sum()
@@ -189,12 +210,12 @@ fn count_aliases(document: &ExecutableDocument) -> usize {
     let in_operations: usize = document
         .operations
         .iter()
-        .map(|(_, op)| walk(&op.node.selection_set.node))
+        .map(|(_, op)| walk(&op.node.selection_set.node, which))
         .sum();
     let in_fragments: usize = document
         .fragments
         .values()
-        .map(|f| walk(&f.node.selection_set.node))
+        .map(|f| walk(&f.node.selection_set.node, which))
         .sum();
     in_operations + in_fragments
 }
