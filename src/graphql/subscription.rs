@@ -14,8 +14,6 @@ use crate::events::{ChangeKind, Event};
 use crate::runs::{RunEvent, RunEventKind, RunStatus, events_from_rows, queries as run_queries};
 use crate::teams::Team;
 
-/// A run's status and its stored events after `after`; NOT_FOUND for a run of
-/// another organization or none.
 /// A run's stored events after `after`.
 async fn stored_events(pool: &Pool, org: Id, run_id: Id, after: i64) -> AppResult<Vec<RunEvent>> {
     let mut pooled = pool.get().await?;
