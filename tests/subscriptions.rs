@@ -184,6 +184,16 @@ async fn settles(count: impl Fn() -> usize, want: usize, wait: Duration) -> usiz
     count()
 }
 
+/// The subscriptions running in `app` once they reach `want` (within 5 s).
+async fn running(app: &TestApp, want: usize) -> usize {
+    settles(
+        || app.state.live.subscriptions.get(),
+        want,
+        Duration::from_secs(5),
+    )
+    .await
+}
+
 /// Pings every second, a client silent for 3 s is gone, 2 subscriptions a connection.
 fn live_limits() -> gateway::config::Limits {
     gateway::config::Limits {
@@ -213,12 +223,7 @@ async fn the_server_keeps_connections_alive(app: &TestApp) {
         );
         assert_eq!(app.state.live.subscriptions.get(), 1);
         drop(socket);
-        let left = settles(
-            || app.state.live.subscriptions.get(),
-            0,
-            Duration::from_secs(5),
-        )
-        .await;
+        let left = running(app, 0).await;
         assert_eq!(
             left, 0,
             "{protocol}: a closed connection's subscription ends"
@@ -230,10 +235,7 @@ async fn the_server_keeps_connections_alive(app: &TestApp) {
     // no ping) is closed after the idle timeout.
     let mut silent = initialised(app, "graphql-ws", &token).await;
     watch_runs(&mut silent, "1", true).await;
-    assert_eq!(
-        settles(|| live.subscriptions.get(), 1, Duration::from_secs(5)).await,
-        1
-    );
+    assert_eq!(running(app, 1).await, 1);
     let left = settles(|| live.subscriptions.get(), 0, Duration::from_secs(15)).await;
     assert_eq!(left, 0, "a silent client is timed out");
     let (_, _, closed) = frames(&mut silent, Duration::from_secs(5)).await;
@@ -250,8 +252,8 @@ async fn vanished_clients_are_cleaned_up(app: &TestApp) {
         watch_runs(&mut socket, "1", false).await;
         sockets.push(socket);
     }
-    let running = settles(|| live.subscriptions.get(), 1000, Duration::from_secs(30)).await;
-    assert_eq!(running, 1000);
+    let subscribed = settles(|| live.subscriptions.get(), 1000, Duration::from_secs(30)).await;
+    assert_eq!(subscribed, 1000);
     assert_eq!(live.websockets.get(), 1000);
     drop(sockets);
     let left = settles(|| live.subscriptions.get(), 0, Duration::from_secs(30)).await;
@@ -282,37 +284,13 @@ async fn subscriptions_per_connection_are_capped(app: &TestApp) {
     assert_eq!(app.state.live.subscriptions.get(), 2);
     // Ending one makes room on the same connection.
     send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
-    assert_eq!(
-        settles(
-            || app.state.live.subscriptions.get(),
-            1,
-            Duration::from_secs(5)
-        )
-        .await,
-        1
-    );
+    assert_eq!(running(app, 1).await, 1);
     watch_runs(&mut socket, "4", false).await;
-    assert_eq!(
-        settles(
-            || app.state.live.subscriptions.get(),
-            2,
-            Duration::from_secs(5)
-        )
-        .await,
-        2
-    );
+    assert_eq!(running(app, 2).await, 2);
     // Another connection has its own allowance.
     let mut other = initialised(app, "graphql-transport-ws", &token).await;
     watch_runs(&mut other, "1", false).await;
-    assert_eq!(
-        settles(
-            || app.state.live.subscriptions.get(),
-            3,
-            Duration::from_secs(5)
-        )
-        .await,
-        3
-    );
+    assert_eq!(running(app, 3).await, 3);
 }
 
 backend_tests! {

@@ -16,11 +16,11 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::context::{Auth, RequestContext};
 use super::errors::{current_request_id, ensure_code};
-use super::limits::{DocumentLimits, name_limit};
+use super::limits::{DocumentLimits, name_limit, refusal};
 use super::{AppSchema, build};
 use crate::api_usage::{ApiCall, CallStatus, Caller, OperationKind};
 use crate::config::Limits;
-use crate::metrics::Gauge;
+use crate::metrics::{Gauge, Held};
 use crate::state::AppState;
 
 /// The schema with what every operation gets around it.
@@ -53,12 +53,65 @@ impl Gateway {
     }
 
     /// Parses the request's document within the limits and hands it to the schema
-    /// parsed, so it is not parsed twice.
-    fn prepare(&self, request: &mut Request) -> Result<Operation, ServerError> {
-        let document = self.limits.parse(&request.query)?;
-        let operation = Operation::of(&document, request.operation_name.as_deref());
-        request.set_parsed_query(document);
-        Ok(operation)
+    /// parsed, so it is not parsed twice. A refused document is recorded here.
+    fn prepare(
+        &self,
+        request: &mut Request,
+        caller: Caller,
+        started: Instant,
+    ) -> Result<Operation, ServerError> {
+        match self.limits.parse(&request.query) {
+            Ok(document) => {
+                let operation = Operation::of(&document, request.operation_name.as_deref());
+                request.set_parsed_query(document);
+                Ok(operation)
+            }
+            Err(error) => {
+                let unparsed = Operation::unparsed(request);
+                self.record(caller, &unparsed, Outcome::failed(), started.elapsed());
+                Err(error)
+            }
+        }
+    }
+
+    /// A query's or mutation's response, on any transport: coded errors, the
+    /// sessions a mutation may have changed forgotten, its usage row.
+    fn finish(
+        &self,
+        caller: Caller,
+        operation: &Operation,
+        started: Instant,
+        response: &mut Response,
+    ) {
+        code_errors(&mut response.errors);
+        // Whatever a mutation changed of the organization or its users (a
+        // deactivation, a new role, a plan) applies to the very next request.
+        if operation.mutates
+            && let Some(organization_id) = caller.organization_id
+        {
+            self.state.sessions.forget_organization(organization_id);
+        }
+        self.record(caller, operation, Outcome::of(response), started.elapsed());
+    }
+
+    /// A count of the subscription on its connection (WebSocket) and in the process;
+    /// refused when the connection holds its allowance already.
+    fn hold_subscription(
+        &self,
+        connection: Option<&Data>,
+    ) -> Result<(Option<Held>, Held), ServerError> {
+        let max = self.max_subscriptions_per_connection;
+        let on_connection = match connection.and_then(data_of::<ConnectionSubscriptions>) {
+            Some(running) => Some(running.0.try_hold(max).ok_or_else(|| {
+                refusal(
+                    "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                    "TOO_MANY_SUBSCRIPTIONS",
+                    format!("this connection holds {max} subscriptions already; end one or open another connection"),
+                )
+            })?),
+            None => None,
+        };
+        Ok((on_connection, self.state.live.subscriptions.hold()))
     }
 
     fn record(&self, caller: Caller, operation: &Operation, outcome: Outcome, elapsed: Duration) {
@@ -72,39 +125,18 @@ impl Gateway {
             &current_request_id(),
         ));
     }
-
-    /// Whatever a mutation changed of the organization or its users (a deactivation,
-    /// a new role, a plan) applies to the very next request.
-    fn after(&self, caller: Caller, operation: &Operation) {
-        if operation.mutates
-            && let Some(organization_id) = caller.organization_id
-        {
-            self.state.sessions.forget_organization(organization_id);
-        }
-    }
 }
 
 impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
         let started = Instant::now();
         let caller = caller_of(&request.data, None);
-        let operation = match self.prepare(&mut request) {
+        let operation = match self.prepare(&mut request, caller, started) {
             Ok(operation) => operation,
-            Err(error) => {
-                let unparsed = Operation::unparsed(&request);
-                self.record(caller, &unparsed, Outcome::unparsed(), started.elapsed());
-                return Response::from_errors(vec![error]);
-            }
+            Err(error) => return Response::from_errors(vec![error]),
         };
         let mut response = self.schema.execute(request).await;
-        code_errors(&mut response.errors);
-        self.after(caller, &operation);
-        self.record(
-            caller,
-            &operation,
-            Outcome::of(&response),
-            started.elapsed(),
-        );
+        self.finish(caller, &operation, started, &mut response);
         response
     }
 
@@ -115,75 +147,47 @@ impl Executor for Gateway {
     ) -> BoxStream<'static, Response> {
         let started = Instant::now();
         let caller = caller_of(&request.data, session_data.as_deref());
-        let operation = match self.prepare(&mut request) {
+        let operation = match self.prepare(&mut request, caller, started) {
             Ok(operation) => operation,
-            Err(error) => {
-                let unparsed = Operation::unparsed(&request);
-                self.record(caller, &unparsed, Outcome::unparsed(), started.elapsed());
-                return stream::once(async move { Response::from_errors(vec![error]) }).boxed();
-            }
+            Err(error) => return refused(error),
         };
-        if operation.kind == OperationKind::Subscription {
-            let on_connection = session_data
-                .as_deref()
-                .and_then(|data| data_of::<ConnectionSubscriptions>(data));
-            let held = match on_connection {
-                Some(running) => match running.0.try_hold(self.max_subscriptions_per_connection) {
-                    Some(held) => Some(held),
-                    None => {
-                        let outcome = Outcome {
-                            status: CallStatus::Refused,
-                            errors: 1,
-                        };
-                        self.record(caller, &operation, outcome, Duration::ZERO);
-                        let error = limit_error(
-                            "MAX_SUBSCRIPTIONS_PER_CONNECTION",
-                            "TOO_MANY_SUBSCRIPTIONS",
-                            format!(
-                                "this connection holds {} subscriptions already; end one or open another connection",
-                                self.max_subscriptions_per_connection
-                            ),
-                        );
-                        return stream::once(async move { Response::from_errors(vec![error]) })
-                            .boxed();
-                    }
-                },
-                None => None,
-            };
-            // Counted while the stream lives: however it ends, dropping it gives the
-            // counts back.
-            let counted = (held, self.state.live.subscriptions.hold());
-            // A subscription counts once, when it starts.
-            self.record(caller, &operation, Outcome::ok(), Duration::ZERO);
+        if operation.kind != OperationKind::Subscription {
+            // A query or mutation over a socket: one response, handled as over HTTP.
+            let gateway = self.clone();
             return self
                 .schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default())
                 .map(move |mut response| {
-                    let _counted = &counted;
-                    code_errors(&mut response.errors);
+                    gateway.finish(caller, &operation, started, &mut response);
                     response
                 })
                 .boxed();
         }
-        let responses = self
-            .schema
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default());
-        // A query or mutation over a socket: one response, recorded like over HTTP.
-        let gateway = self.clone();
-        responses
+        let counted = match self.hold_subscription(session_data.as_deref()) {
+            Ok(counted) => counted,
+            Err(error) => {
+                self.record(caller, &operation, Outcome::refused(), Duration::ZERO);
+                return refused(error);
+            }
+        };
+        // A subscription counts once, when it starts.
+        self.record(caller, &operation, Outcome::ok(), Duration::ZERO);
+        self.schema
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(move |mut response| {
+                // Counted while the stream lives: however it ends, dropping it gives
+                // the counts back.
+                let _counted = &counted;
                 code_errors(&mut response.errors);
-                gateway.after(caller, &operation);
-                gateway.record(
-                    caller,
-                    &operation,
-                    Outcome::of(&response),
-                    started.elapsed(),
-                );
                 response
             })
             .boxed()
     }
+}
+
+/// A stream of the one response refusing an operation.
+fn refused(error: ServerError) -> BoxStream<'static, Response> {
+    stream::once(async move { Response::from_errors(vec![error]) }).boxed()
 }
 
 /// The operation a request executes, as its document says.
@@ -265,9 +269,17 @@ impl Outcome {
         }
     }
 
-    fn unparsed() -> Outcome {
+    /// The document did not parse or crossed a limit.
+    fn failed() -> Outcome {
         Outcome {
             status: CallStatus::Error,
+            errors: 1,
+        }
+    }
+
+    fn refused() -> Outcome {
+        Outcome {
+            status: CallStatus::Refused,
             errors: 1,
         }
     }
@@ -276,14 +288,6 @@ impl Outcome {
 fn data_of<T: Send + Sync + 'static>(data: &Data) -> Option<&T> {
     data.get(&TypeId::of::<T>())
         .and_then(|d| d.downcast_ref::<T>())
-}
-
-/// A refusal naming the limit (its setting) that refused it.
-fn limit_error(limit: &'static str, code: &'static str, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    name_limit(&mut error, limit);
-    ensure_code(&mut error, code);
-    error
 }
 
 /// Who asked: the request's own context (HTTP) or its connection's (WebSocket).

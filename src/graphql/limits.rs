@@ -24,11 +24,17 @@ pub struct DocumentLimits {
     pub introspection: bool,
 }
 
-/// A refusal naming the limit (its environment variable) and the allowance.
+/// A document refused by a limit (its environment variable), with the allowance.
 pub fn limit_error(limit: &'static str, message: String) -> ServerError {
+    refusal(limit, "GRAPHQL_VALIDATION_FAILED", message)
+}
+
+/// A refusal with `code` naming the limit that refused it.
+pub fn refusal(limit: &'static str, code: &'static str, message: String) -> ServerError {
     let mut error = ServerError::new(message, None);
     name_limit(&mut error, limit);
-    ensure_code(&mut error, "GRAPHQL_VALIDATION_FAILED");
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", code);
     error
 }
 

@@ -60,7 +60,7 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         .extensions
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let caller = Caller {
+    let handshake = Handshake {
         header_credential: bearer_from_headers(&parts.headers),
         info: request_info(&parts.headers, peer),
     };
@@ -77,12 +77,12 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, gateway, state, protocol, timing, caller))
+        .on_upgrade(move |socket| serve(socket, gateway, state, protocol, timing, handshake))
         .into_response()
 }
 
 /// What the upgrade request said about the caller.
-struct Caller {
+struct Handshake {
     header_credential: Option<String>,
     info: RequestInfo,
 }
@@ -93,7 +93,7 @@ async fn serve(
     state: AppState,
     protocol: WebSocketProtocols,
     timing: Timing,
-    caller: Caller,
+    handshake: Handshake,
 ) {
     let _open = state.live.websockets.hold();
     let (mut sink, incoming) = socket.split();
@@ -117,11 +117,12 @@ async fn serve(
     let on_init = {
         let initialized = Arc::clone(&initialized);
         move |payload: serde_json::Value| async move {
-            let credential = credential_from_payload(&payload).or(caller.header_credential.clone());
+            let credential =
+                credential_from_payload(&payload).or(handshake.header_credential.clone());
             let context = authenticate(
                 &state,
                 credential.as_deref(),
-                caller.info.clone(),
+                handshake.info.clone(),
                 Batching::Spawned,
             )
             .await;
