@@ -79,6 +79,14 @@ pub struct Limits {
     /// this is gone: its connection is closed and its subscriptions end.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60)]
     pub ws_idle_timeout_seconds: u64,
+    /// Documents kept for automatic persisted queries (Apollo APQ); 0 turns APQ off.
+    #[arg(long, env = "APQ_CACHE_ENTRIES", default_value_t = 10_000)]
+    pub apq_cache_entries: usize,
+    /// A manifest of trusted documents (Apollo's persisted query manifest, or a JSON
+    /// object of SHA-256 to document): when set, only those documents run, except for
+    /// organization admins.
+    #[arg(long, env = "TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
 }
 
 impl Default for Limits {
@@ -103,6 +111,8 @@ impl Default for Limits {
             max_subscriptions_per_connection: 100,
             ws_keepalive_seconds: 15,
             ws_idle_timeout_seconds: 60,
+            apq_cache_entries: 10_000,
+            trusted_documents: None,
         }
     }
 }
@@ -113,6 +123,33 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
 impl Limits {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+/// What the server tells its operators.
+#[derive(Debug, Clone, Args)]
+pub struct Observability {
+    /// Operations taking longer than this many milliseconds are logged (warn) with
+    /// their document; 0 logs every operation.
+    #[arg(long, env = "SLOW_OPERATION_MS", default_value_t = 1000)]
+    pub slow_operation_ms: u64,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <it>`.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+impl Default for Observability {
+    fn default() -> Self {
+        Observability {
+            slow_operation_ms: 1000,
+            metrics_token: None,
+        }
+    }
+}
+
+impl Observability {
+    pub fn slow_operation(&self) -> Duration {
+        Duration::from_millis(self.slow_operation_ms)
     }
 }
 
@@ -155,6 +192,8 @@ pub struct Config {
     pub db_statement_timeout_seconds: u64,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub observability: Observability,
     #[command(flatten)]
     pub engine: crate::engine::EngineConfig,
     #[command(flatten)]

@@ -137,6 +137,8 @@ struct Notice {
 pub struct EventBus {
     sender: broadcast::Sender<Event>,
     id: uuid::Uuid,
+    /// Run events this process committed (not those heard from others), by kind.
+    committed: Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>>,
 }
 
 impl EventBus {
@@ -145,6 +147,7 @@ impl EventBus {
         EventBus {
             sender,
             id: uuid::Uuid::new_v4(),
+            committed: Arc::default(),
         }
     }
 
@@ -157,6 +160,30 @@ impl EventBus {
     /// Publishes run events after the transaction that stored them committed. A run's
     /// start and end also change its team's status, so team subscribers hear of them.
     pub fn publish_runs(&self, events: Vec<RunEvent>) {
+        {
+            let mut committed = self
+                .committed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for event in &events {
+                *committed.entry(event.kind.as_str()).or_default() += 1;
+            }
+        }
+        self.relay_runs(events);
+    }
+
+    /// Run events this process committed so far, by kind.
+    pub fn committed_run_events(&self) -> Vec<(&'static str, u64)> {
+        self.committed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(kind, n)| (*kind, *n))
+            .collect()
+    }
+
+    /// Publishes run events to this process's subscribers: another process's, or ours.
+    fn relay_runs(&self, events: Vec<RunEvent>) {
         for event in events {
             let team_change = event
                 .payload
@@ -322,7 +349,7 @@ impl EventBus {
                 continue;
             }
             match self.read(pool, &notice).await {
-                Ok(events) => self.publish_runs(events),
+                Ok(events) => self.relay_runs(events),
                 Err(error) => {
                     tracing::warn!(%error, "could not read notified run events");
                     self.publish(Event::Resync);

@@ -20,6 +20,17 @@ struct Gateway {
 
 impl Gateway {
     async fn start(db: &TestDatabase, data_dir: &std::path::Path, workers: usize) -> Gateway {
+        Gateway::start_with(db, data_dir, workers, &[], None).await
+    }
+
+    /// A gateway with `env` over the defaults, logging to `log` if given.
+    async fn start_with(
+        db: &TestDatabase,
+        data_dir: &std::path::Path,
+        workers: usize,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Gateway {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -35,8 +46,12 @@ impl Gateway {
             .env("RUN_POLL_MS", "100")
             .env("SIMULATED_STEP_DELAY_MS", "250")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("the gateway binary starts");
         let gateway = Gateway {
@@ -79,6 +94,22 @@ impl Gateway {
             .expect("json");
         assert!(body["errors"].is_null(), "unexpected errors: {body:#}");
         body["data"].clone()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; its exit status.
+    async fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().expect("waits") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the gateway did not exit within 10 s of SIGTERM");
     }
 
     fn kill(&mut self) {
@@ -305,4 +336,176 @@ async fn postgres_events_cross_processes() {
         feed_kinds.push(event["kind"].as_str().unwrap().to_string());
     }
     assert_eq!(feed_kinds, ["CREATED", "STARTED", "COMPLETED"]);
+}
+
+/// SIGTERM: subscriptions are closed with "going away", the process exits cleanly,
+/// and its runs' leases are released, so another process resumes them at once (the
+/// 60 s lease never has to run out).
+async fn sigterm_drains_and_hands_runs_over(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let env = [
+        ("RUN_LEASE_SECONDS", "60"),
+        ("SIMULATED_STEP_DELAY_MS", "400"),
+    ];
+    let mut first = Gateway::start_with(&db, data_dir.path(), 2, &env, None).await;
+    let (token, team) = sign_up_with_team(&first).await;
+    let mut socket = connect_url(&format!("{}/graphql", first.base), "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { runsChanged { kind } }" } }),
+    )
+    .await;
+    for n in 0..2 {
+        start_run(&first, &token, &team, n).await;
+    }
+    for _ in 0..200 {
+        let state = team_runs(&first, &token, &team).await;
+        let started = state["runs"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["completedSteps"].as_i64().unwrap() >= 1)
+            .count();
+        if started == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let terminated = std::time::Instant::now();
+    let status = first.terminate().await;
+    assert!(status.success(), "exits cleanly on SIGTERM: {status:?}");
+    let close = loop {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::StreamExt::next(&mut socket),
+        )
+        .await
+        .expect("the socket hears from the server")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                break frame.expect("a close code");
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame before the end: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1001, "going away");
+
+    let second = Gateway::start_with(&db, data_dir.path(), 2, &env, None).await;
+    let mut state = Value::Null;
+    for _ in 0..300 {
+        state = team_runs(&second, &token, &team).await;
+        let runs = state["runs"]["nodes"].as_array().unwrap();
+        if runs.iter().all(|r| r["status"] == "COMPLETED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = terminated.elapsed();
+    for run in state["runs"]["nodes"].as_array().unwrap() {
+        assert_eq!(run["status"], "COMPLETED", "{state:#}");
+        let mut completed: Vec<i64> = run["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "STEP_COMPLETED")
+            .map(|e| e["step"]["position"].as_i64().unwrap())
+            .collect();
+        completed.sort();
+        assert_eq!(completed, [0, 1, 2, 3], "no step lost or repeated: {run:#}");
+    }
+    assert!(
+        took < Duration::from_secs(30),
+        "the runs were taken over without waiting for their 60 s leases ({took:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sigterm_drains_and_hands_runs_over() {
+    sigterm_drains_and_hands_runs_over(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sigterm_drains_and_hands_runs_over() {
+    sigterm_drains_and_hands_runs_over(Backend::Postgres).await;
+}
+
+/// JSON logs: every line of a request carries its id (the access line, and the
+/// slow-operation line with the operation and its document, string values hidden).
+async fn request_lines_carry_the_request_id(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let log = data_dir.path().join("gateway.log");
+    let env = [
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "info"),
+        ("SLOW_OPERATION_MS", "0"),
+    ];
+    let mut gateway = Gateway::start_with(&db, data_dir.path(), 1, &env, Some(&log)).await;
+    let (token, _) = sign_up_with_team(&gateway).await;
+    let body: Value = gateway
+        .client
+        .post(format!("{}/graphql", gateway.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "req-logged-1")
+        .json(&json!({ "query": "query Whoami { viewer { user { email } } team(id: \"00000000-0000-0000-0000-000000000000\") { name } }" }))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["data"]["viewer"]["user"]["email"],
+        "admin@acme.example"
+    );
+    assert!(gateway.terminate().await.success());
+
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}")))
+        .collect();
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line.to_string().contains("req-logged-1"))
+        .collect();
+    for line in &of_request {
+        assert_eq!(line["span"]["request_id"], "req-logged-1", "{line}");
+    }
+    let slow = of_request
+        .iter()
+        .find(|line| line["fields"]["message"] == "slow operation")
+        .unwrap_or_else(|| panic!("a slow-operation line for the request: {text}"));
+    assert_eq!(slow["fields"]["operation"], "Whoami");
+    assert_eq!(slow["fields"]["kind"], "query");
+    let document = slow["fields"]["document"].as_str().expect("document");
+    assert!(document.starts_with("query Whoami { viewer"), "{document}");
+    assert!(
+        !document.contains("00000000-0000"),
+        "string values are not logged: {document}"
+    );
+    assert!(
+        of_request
+            .iter()
+            .any(|line| line["fields"]["message"] == "finished processing request"),
+        "the access line carries the id: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_request_lines_carry_the_request_id() {
+    request_lines_carry_the_request_id(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_request_lines_carry_the_request_id() {
+    request_lines_carry_the_request_id(Backend::Postgres).await;
 }

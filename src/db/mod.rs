@@ -206,6 +206,16 @@ pub struct PoolOptions {
     pub statement_timeout: Duration,
 }
 
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max: usize,
+    pub open: usize,
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// A connection pool of either backend.
 #[derive(Clone)]
 pub enum Pool {
@@ -305,6 +315,20 @@ impl Pool {
             Pool::Sqlite(pool) => pool.get().await.map(PooledConn::Sqlite),
         }
         .map_err(|e| DbError::Pool(e.to_string()))
+    }
+
+    /// Connections open, idle, and awaited right now.
+    pub fn status(&self) -> PoolStatus {
+        let status = match self {
+            Pool::Pg(pool) => pool.status(),
+            Pool::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     /// Whether the database answers a trivial query.

@@ -277,6 +277,9 @@ macro_rules! db_enum {
         }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             /// The stored text of this value.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }

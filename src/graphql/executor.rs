@@ -17,6 +17,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use super::context::{Auth, RequestContext};
 use super::errors::{current_request_id, ensure_code};
 use super::limits::{DocumentLimits, name_limit, refusal};
+use super::persisted::{ManifestError, PersistedDocuments};
 use super::{AppSchema, build};
 use crate::api_usage::{ApiCall, CallStatus, Caller, OperationKind};
 use crate::config::Limits;
@@ -30,6 +31,9 @@ pub struct Gateway {
     state: AppState,
     limits: DocumentLimits,
     max_subscriptions_per_connection: usize,
+    /// Operations slower than this are logged.
+    slow: Duration,
+    persisted: Arc<PersistedDocuments>,
 }
 
 /// The subscriptions running on one connection, kept in the connection's data.
@@ -37,8 +41,16 @@ pub struct Gateway {
 pub struct ConnectionSubscriptions(pub Gauge);
 
 impl Gateway {
-    pub fn new(state: AppState, limits: &Limits) -> Gateway {
-        Gateway {
+    /// The gateway of `state`; fails when the trusted documents cannot be read.
+    pub fn new(state: AppState, limits: &Limits, slow: Duration) -> Result<Gateway, ManifestError> {
+        let persisted = PersistedDocuments::new(
+            limits.apq_cache_entries,
+            limits.trusted_documents.as_deref(),
+        )?;
+        if let Some(path) = &limits.trusted_documents {
+            tracing::info!(path = %path.display(), documents = persisted.trusted_count(), "trusted documents only (admins excepted)");
+        }
+        Ok(Gateway {
             schema: build(Some(state.clone()), limits),
             state,
             limits: DocumentLimits {
@@ -49,7 +61,14 @@ impl Gateway {
                 introspection: limits.introspection,
             },
             max_subscriptions_per_connection: limits.max_subscriptions_per_connection,
-        }
+            slow,
+            persisted: Arc::new(persisted),
+        })
+    }
+
+    /// The persisted documents (APQ and trusted) this gateway resolves.
+    pub fn persisted(&self) -> &PersistedDocuments {
+        &self.persisted
     }
 
     /// Parses the request's document within the limits and hands it to the schema
@@ -57,18 +76,25 @@ impl Gateway {
     fn prepare(
         &self,
         request: &mut Request,
-        caller: Caller,
+        caller: &Asker,
         started: Instant,
     ) -> Result<Operation, ServerError> {
-        match self.limits.parse(&request.query) {
+        let caller_ids = caller.ids;
+        let resolved = self
+            .persisted
+            .resolve(request, caller.admin)
+            .and_then(|()| self.limits.parse(&request.query));
+        match resolved {
             Ok(document) => {
-                let operation = Operation::of(&document, request.operation_name.as_deref());
+                let operation =
+                    Operation::of(&request.query, &document, request.operation_name.as_deref());
                 request.set_parsed_query(document);
                 Ok(operation)
             }
             Err(error) => {
                 let unparsed = Operation::unparsed(request);
-                self.record(caller, &unparsed, Outcome::failed(), started.elapsed());
+                self.record(caller_ids, &unparsed, Outcome::failed(), started.elapsed());
+                count_error(&self.state.metrics, &error);
                 Err(error)
             }
         }
@@ -83,7 +109,19 @@ impl Gateway {
         started: Instant,
         response: &mut Response,
     ) {
-        code_errors(&mut response.errors);
+        let elapsed = started.elapsed();
+        if elapsed >= self.slow {
+            // Variables stay out of logs: they can hold passwords and secrets.
+            tracing::warn!(
+                operation = operation.name.as_deref().unwrap_or(""),
+                kind = operation.kind.as_str(),
+                duration_ms = elapsed.as_millis() as u64,
+                errors = response.errors.len(),
+                document = %operation.document(),
+                "slow operation"
+            );
+        }
+        code_and_count(&self.state.metrics, &mut response.errors);
         // Whatever a mutation changed of the organization or its users (a
         // deactivation, a new role, a plan) applies to the very next request.
         if operation.mutates
@@ -91,7 +129,7 @@ impl Gateway {
         {
             self.state.sessions.forget_organization(organization_id);
         }
-        self.record(caller, operation, Outcome::of(response), started.elapsed());
+        self.record(caller, operation, Outcome::of(response), elapsed);
     }
 
     /// A count of the subscription on its connection (WebSocket) and in the process;
@@ -115,7 +153,7 @@ impl Gateway {
     }
 
     fn record(&self, caller: Caller, operation: &Operation, outcome: Outcome, elapsed: Duration) {
-        self.state.api_usage.record(ApiCall::ended(
+        self.state.record_operation(ApiCall::ended(
             caller,
             operation.name.as_deref(),
             operation.kind,
@@ -131,10 +169,11 @@ impl Executor for Gateway {
     async fn execute(&self, mut request: Request) -> Response {
         let started = Instant::now();
         let caller = caller_of(&request.data, None);
-        let operation = match self.prepare(&mut request, caller, started) {
+        let operation = match self.prepare(&mut request, &caller, started) {
             Ok(operation) => operation,
             Err(error) => return Response::from_errors(vec![error]),
         };
+        let caller = caller.ids;
         let mut response = self.schema.execute(request).await;
         self.finish(caller, &operation, started, &mut response);
         response
@@ -147,10 +186,11 @@ impl Executor for Gateway {
     ) -> BoxStream<'static, Response> {
         let started = Instant::now();
         let caller = caller_of(&request.data, session_data.as_deref());
-        let operation = match self.prepare(&mut request, caller, started) {
+        let operation = match self.prepare(&mut request, &caller, started) {
             Ok(operation) => operation,
             Err(error) => return refused(error),
         };
+        let caller = caller.ids;
         if operation.kind != OperationKind::Subscription {
             // A query or mutation over a socket: one response, handled as over HTTP.
             let gateway = self.clone();
@@ -167,18 +207,20 @@ impl Executor for Gateway {
             Ok(counted) => counted,
             Err(error) => {
                 self.record(caller, &operation, Outcome::refused(), Duration::ZERO);
+                count_error(&self.state.metrics, &error);
                 return refused(error);
             }
         };
         // A subscription counts once, when it starts.
         self.record(caller, &operation, Outcome::ok(), Duration::ZERO);
+        let metrics = self.state.metrics.clone();
         self.schema
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(move |mut response| {
                 // Counted while the stream lives: however it ends, dropping it gives
                 // the counts back.
                 let _counted = &counted;
-                code_errors(&mut response.errors);
+                code_and_count(&metrics, &mut response.errors);
                 response
             })
             .boxed()
@@ -192,6 +234,8 @@ fn refused(error: ServerError) -> BoxStream<'static, Response> {
 
 /// The operation a request executes, as its document says.
 struct Operation {
+    /// The document as sent (for the slow-operation log).
+    text: Arc<str>,
     name: Option<String>,
     kind: OperationKind,
     /// Any operation of the document is a mutation, whichever one runs.
@@ -199,8 +243,14 @@ struct Operation {
 }
 
 impl Operation {
+    /// The document for a log line: string values hidden (a document can inline a
+    /// password or a token), comments dropped, shortened.
+    fn document(&self) -> String {
+        redacted(&self.text, 4096)
+    }
+
     /// The operation named, or the document's only one.
-    fn of(document: &ExecutableDocument, named: Option<&str>) -> Operation {
+    fn of(text: &str, document: &ExecutableDocument, named: Option<&str>) -> Operation {
         let kind_of = |ty: OperationType| match ty {
             OperationType::Query => OperationKind::Query,
             OperationType::Mutation => OperationKind::Mutation,
@@ -218,11 +268,13 @@ impl Operation {
             .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
         match found {
             Some((name, operation)) => Operation {
+                text: text.into(),
                 name: name.map(|n| n.to_string()),
                 kind: kind_of(operation.node.ty),
                 mutates,
             },
             None => Operation {
+                text: text.into(),
                 name: named.map(str::to_string),
                 kind: OperationKind::Unknown,
                 mutates,
@@ -233,6 +285,7 @@ impl Operation {
     /// A document that did not parse or was refused by a limit.
     fn unparsed(request: &Request) -> Operation {
         Operation {
+            text: request.query.as_str().into(),
             name: request.operation_name.clone(),
             kind: OperationKind::Unknown,
             mutates: false,
@@ -290,20 +343,47 @@ fn data_of<T: Send + Sync + 'static>(data: &Data) -> Option<&T> {
         .and_then(|d| d.downcast_ref::<T>())
 }
 
+/// Who asked, as far as running an operation is concerned.
+#[derive(Default)]
+struct Asker {
+    ids: Caller,
+    /// An organization admin: may run documents outside the trusted ones.
+    admin: bool,
+}
+
 /// Who asked: the request's own context (HTTP) or its connection's (WebSocket).
-fn caller_of(request: &Data, connection: Option<&Data>) -> Caller {
+fn caller_of(request: &Data, connection: Option<&Data>) -> Asker {
     let context = |data: &Data| data_of::<Arc<RequestContext>>(data).cloned();
     match context(request).or_else(|| connection.and_then(context)) {
         Some(context) => match &context.auth {
-            Auth::Authenticated { actor, .. } => Caller {
-                organization_id: Some(actor.organization_id),
-                user_id: Some(actor.user_id),
-                api_key_id: actor.api_key_id,
+            Auth::Authenticated { actor, .. } => Asker {
+                ids: Caller {
+                    organization_id: Some(actor.organization_id),
+                    user_id: Some(actor.user_id),
+                    api_key_id: actor.api_key_id,
+                },
+                admin: actor.role == crate::auth::permissions::OrgRole::Admin,
             },
-            _ => Caller::default(),
+            _ => Asker::default(),
         },
-        None => Caller::default(),
+        None => Asker::default(),
     }
+}
+
+/// Codes the errors async-graphql raised itself, and counts every error by code.
+fn code_and_count(metrics: &crate::metrics::Metrics, errors: &mut [ServerError]) {
+    code_errors(errors);
+    for error in errors.iter() {
+        count_error(metrics, error);
+    }
+}
+
+fn count_error(metrics: &crate::metrics::Metrics, error: &ServerError) {
+    let code = error.extensions.as_ref().and_then(|e| match e.get("code") {
+        Some(Value::String(code)) => Some(code.as_str()),
+        _ => None,
+    });
+    metrics.error(code.unwrap_or("INTERNAL_SERVER_ERROR"));
 }
 
 /// Codes the errors async-graphql raised itself. Without a path they were raised
@@ -325,5 +405,93 @@ fn code_errors(errors: &mut [ServerError]) {
         } else {
             ensure_code(error, "INTERNAL_SERVER_ERROR");
         }
+    }
+}
+
+/// `text` with every string value replaced by `"***"` and comments dropped, cut
+/// after about `max` bytes.
+fn redacted(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if out.len() >= max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '"' if chars.peek() == Some(&'"') => {
+                chars.next();
+                if chars.peek() == Some(&'"') {
+                    // A block string runs to the next unescaped `"""`.
+                    chars.next();
+                    let mut quotes = 0;
+                    let mut escaped = false;
+                    for c in chars.by_ref() {
+                        match c {
+                            '"' if !escaped => {
+                                quotes += 1;
+                                if quotes == 3 {
+                                    break;
+                                }
+                            }
+                            _ => {
+                                quotes = 0;
+                                escaped = c == '\\';
+                            }
+                        }
+                    }
+                    out.push_str("\"***\"");
+                } else {
+                    out.push_str("\"\"");
+                }
+            }
+            '"' => {
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+                out.push_str("\"***\"");
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn logged_documents_hide_string_values() {
+        assert_eq!(
+            redacted(
+                "mutation { login(input: {email: \"a@b.c\", password: \"p\\\"w\"}) { token } } # \"x\"\n",
+                4096
+            ),
+            "mutation { login(input: {email: \"***\", password: \"***\"}) { token } } \n"
+        );
+        assert_eq!(
+            redacted(
+                "{ a(b: \"\"\"secret \"\" \\\"\"\" here\"\"\", c: \"\") }",
+                4096
+            ),
+            "{ a(b: \"***\", c: \"\") }"
+        );
+        assert_eq!(redacted("{ aaaa }", 3), "{ a…");
     }
 }

@@ -8,6 +8,7 @@ pub mod executor;
 pub mod limits;
 pub mod loaders;
 pub mod mutation;
+pub mod persisted;
 pub mod query;
 pub mod scalars;
 pub mod settings;

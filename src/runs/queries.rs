@@ -782,3 +782,12 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for StepCommitQuery<'_
         Ok(())
     }
 }
+
+/// Runs of every organization by status: the operator's view, for `/metrics`.
+pub async fn count_by_status(conn: &mut Conn<'_>) -> QueryResult<Vec<(RunStatus, i64)>> {
+    dispatch!(conn, |c| runs::table
+        .group_by(runs::status)
+        .select((runs::status, diesel::dsl::count_star()))
+        .load(c)
+        .await)
+}

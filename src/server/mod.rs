@@ -1,6 +1,8 @@
 //! The HTTP server: GraphQL over HTTP (POST, and GET for queries), WebSocket
 //! subscriptions, the GraphiQL playground, and health probes.
 
+mod dashboard;
+mod streams;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -24,7 +26,7 @@ use crate::api_usage::{ApiCall, CallStatus, Caller, OperationKind};
 use crate::audit::RequestInfo;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, Observability};
 use crate::db::migrations::{self, Direction};
 use crate::db::{Backend, Pool, PoolOptions, StatementCounter};
 use crate::engine::recurring::Recurring;
@@ -42,6 +44,8 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 struct Server {
     gateway: Gateway,
     state: AppState,
+    /// The bearer token `/metrics` wants, if any.
+    metrics_token: Option<String>,
     limits: Limits,
     rates: crate::rate_limit::RateLimits,
     /// Permits for the GraphQL requests served at once.
@@ -71,6 +75,15 @@ impl Running {
     /// Stops accepting connections, lets in-flight requests finish, stops the run
     /// workers (releasing their runs to other processes) and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
+        // Subscriptions end first, each with its transport's goodbye (WebSocket close
+        // 1001); in-flight requests are not cut: the server stops accepting and waits.
+        self.state.draining.begin();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while (self.state.live.websockets.get() > 0 || self.state.live.subscriptions.get() > 0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let _ = self.shutdown.send(());
         self.engine.stop().await;
         let _ = self.background.send(true);
@@ -119,6 +132,8 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
     let pool = Pool::new(&url, &options, statements.clone())?;
     pool.ping().await.context("connecting to the database")?;
     let secret = token_secret(config)?;
+    let metrics = crate::metrics::Metrics::default();
+    metrics.watch_pool("requests", pool.clone());
     Ok(AppState {
         pool,
         keys: TokenKeys::new(&secret, config.token_ttl_seconds),
@@ -131,6 +146,8 @@ pub async fn open(config: &Config, clock: Clock) -> anyhow::Result<AppState> {
         webhooks: crate::webhooks::dispatcher::Webhooks::new(config.webhooks.clone())?,
         api_usage: Default::default(),
         live: Default::default(),
+        metrics,
+        draining: Default::default(),
         settings: crate::settings::SettingsCipher::new(&settings_key(config)?),
         statements,
         agents: config.engine.backend()?,
@@ -209,11 +226,17 @@ async fn normalize_request_id(mut request: Request, next: axum::middleware::Next
 }
 
 /// The router for `state`.
-pub fn router(state: AppState, limits: Limits) -> Router {
-    let gateway = Gateway::new(state.clone(), &limits);
+pub fn router(
+    state: AppState,
+    limits: Limits,
+    observability: Observability,
+) -> anyhow::Result<Router> {
+    let gateway = Gateway::new(state.clone(), &limits, observability.slow_operation())?;
+    let metrics = state.metrics.clone();
     let shared = Arc::new(Server {
         gateway,
         state,
+        metrics_token: observability.metrics_token.filter(|t| !t.is_empty()),
         rates: crate::rate_limit::RateLimits::new(
             limits.rate_limit_ip_per_minute,
             limits.rate_limit_user_per_minute,
@@ -222,19 +245,35 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         inflight: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_requests)),
         limits,
     });
-    Router::new()
+    Ok(Router::new()
         .route("/", get(playground))
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/dashboard", get(dashboard::page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
         .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(metrics, count_response))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                })
+                // One line per request, at its end, within the request's span.
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(axum::middleware::from_fn(normalize_request_id))
+        .layer(axum::middleware::from_fn(normalize_request_id)))
 }
 
 /// Binds and serves until `shutdown` fires.
@@ -249,7 +288,11 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone(), config.limits.clone());
+    let app = router(
+        state.clone(),
+        config.limits.clone(),
+        config.observability.clone(),
+    )?;
     let url = config.database_url();
     let (background, background_rx) = tokio::sync::watch::channel(false);
     if Backend::of_url(&url) == Backend::Postgres {
@@ -273,6 +316,7 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         },
         StatementCounter::default(),
     )?;
+    state.metrics.watch_pool("background", engine_pool.clone());
     tokio::spawn(state.quota.clone().run(
         engine_pool.clone(),
         state.sessions.clone(),
@@ -332,6 +376,57 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
     })
 }
 
+/// The `extensions.code` of an error response written before execution, for metrics.
+#[derive(Clone, Copy)]
+struct ErrorCode(&'static str);
+
+/// Counts every response by status, and the code of every refusal written before
+/// execution (operations' own errors are counted as they finish).
+async fn count_response(
+    State(metrics): State<crate::metrics::Metrics>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    metrics.response(response.status().as_u16());
+    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
+        metrics.error(code);
+    }
+    response
+}
+
+/// The Prometheus text of this process's metrics.
+async fn metrics_page(State(server): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(token) = &server.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::bearer);
+        let matches = given.is_some_and(|given| {
+            use sha2::Digest;
+            // Compared as digests, so the time taken says nothing of the token.
+            sha2::Sha256::digest(given.as_bytes()) == sha2::Sha256::digest(token.as_bytes())
+        });
+        if !matches {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "metrics need the METRICS_TOKEN bearer token",
+            )
+                .into_response();
+        }
+    }
+    let text = server.state.metrics.render(&server.state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -379,10 +474,12 @@ fn rate_limited(what: &str, wait: std::time::Duration) -> Response {
     response
 }
 
-fn request_error(status: StatusCode, code: &str, message: &str) -> Response {
+fn request_error(status: StatusCode, code: &'static str, message: &str) -> Response {
     let body =
         serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(ErrorCode(code));
+    response
 }
 
 fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
@@ -534,6 +631,18 @@ async fn graphql_post(State(server): State<Shared>, request: Request) -> Respons
             "BAD_REQUEST",
             "a batch must hold at least one operation",
         );
+    }
+    if let Some(framing) = streams::Framing::wanted(&parts.headers) {
+        return match batch {
+            BatchRequest::Single(request) => {
+                streams::serve(&server, &parts, request, framing).await
+            }
+            BatchRequest::Batch(_) => request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "a streamed response carries one operation: send a batch as application/json",
+            ),
+        };
     }
     execute(&server, &parts, batch).await
 }
@@ -718,14 +827,24 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
             "missing `query` parameter",
         );
     }
-    let request = match get_request(&parts.uri) {
+    let mut request = match get_request(&parts.uri) {
         Ok(request) => request,
         Err(message) => return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
-    // GraphQL over HTTP: GET must not change anything, so only queries run over it.
+    // A persisted document is looked up first, so the method rule below applies to it.
+    if request.query.trim().is_empty()
+        && let Some(text) = server.gateway.persisted().known(&request)
+    {
+        request.query = text.to_string();
+    }
+    let framing = streams::Framing::wanted(&parts.headers);
+    // GraphQL over HTTP: GET must not change anything, so only queries run over it
+    // (and subscriptions, when the response is a stream).
     if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
         let is_query = |op: &async_graphql::parser::types::OperationDefinition| {
-            op.ty == async_graphql::parser::types::OperationType::Query
+            use async_graphql::parser::types::OperationType;
+            op.ty == OperationType::Query
+                || (framing.is_some() && op.ty == OperationType::Subscription)
         };
         let allowed = match &request.operation_name {
             Some(name) => document
@@ -739,7 +858,7 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
             let mut response = request_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "BAD_REQUEST",
-                "only queries may be sent with GET; use POST for mutations and WebSocket for subscriptions",
+                "only queries may be sent with GET; use POST for mutations, and WebSocket or an event stream for subscriptions",
             );
             response
                 .headers_mut()
@@ -747,12 +866,17 @@ async fn graphql_get(State(server): State<Shared>, request: Request) -> Response
             return response;
         }
     }
+    if let Some(framing) = framing {
+        return streams::serve(&server, &parts, request, framing).await;
+    }
     execute(&server, &parts, BatchRequest::Single(request)).await
 }
 
 /// The parameters of a GET request, named as GraphQL over HTTP names them.
 #[derive(serde::Deserialize)]
 struct GetParams {
+    /// Absent when `extensions` names a persisted document.
+    #[serde(default)]
     query: String,
     #[serde(rename = "operationName")]
     operation_name: Option<String>,
@@ -842,36 +966,13 @@ async fn execute(
     };
     let caller = Arc::new(std::sync::OnceLock::<Caller>::new());
     let known_caller = Arc::clone(&caller);
-    let rates = &server.rates;
     let work = REQUEST_ID.scope(request_id.clone(), async move {
-        let context = Arc::new(authenticate(&state, credential.as_deref(), info, batching).await);
-        if let Auth::Authenticated { actor, .. } = &context.auth {
-            let _ = known_caller.set(Caller {
-                organization_id: Some(actor.organization_id),
-                user_id: Some(actor.user_id),
-                api_key_id: actor.api_key_id,
-            });
-            let (bucket, key) = match actor.api_key_id {
-                Some(key) => (&rates.api_key, key),
-                None => (&rates.user, actor.user_id),
-            };
-            bucket.take(&key.to_string(), now).map_err(|wait| {
-                Refusal::RateLimited(
-                    if actor.api_key_id.is_some() {
-                        "API key"
-                    } else {
-                        "user"
-                    },
-                    wait,
-                )
-            })?;
-            if let Some(quota) = actor.quota {
-                state
-                    .quota
-                    .admit(actor.organization_id, quota)
-                    .map_err(Refusal::Quota)?;
-            }
+        let (context, admitted) =
+            admit(server, &state, credential.as_deref(), info, batching, now).await;
+        if let Some(known) = caller_of(&context) {
+            let _ = known_caller.set(known);
         }
+        admitted?;
         let batch = match batch {
             BatchRequest::Single(r) => BatchRequest::Single(r.data(Arc::clone(&context))),
             BatchRequest::Batch(rs) => BatchRequest::Batch(
@@ -895,14 +996,7 @@ async fn execute(
                 started,
                 &request_id,
             );
-            return match refused {
-                Refusal::Quota(refused) => request_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    refused.code(),
-                    &refused.public_message(),
-                ),
-                Refusal::RateLimited(what, wait) => rate_limited(what, wait),
-            };
+            return refusal_response(refused);
         }
         Err(_) => {
             tracing::warn!(request_id = %request_id, "request timed out");
@@ -924,6 +1018,61 @@ async fn execute(
     respond(response, wants_graphql_response_json(&parts.headers))
 }
 
+/// Authenticates the caller and holds them to their rates and their organization's
+/// quota. The context is returned (refused) as soon as the caller is known.
+async fn admit(
+    server: &Server,
+    state: &AppState,
+    credential: Option<&str>,
+    info: RequestInfo,
+    batching: Batching,
+    now: std::time::Instant,
+) -> (Arc<RequestContext>, Result<(), Refusal>) {
+    let context = Arc::new(authenticate(state, credential, info, batching).await);
+    let admitted = match &context.auth {
+        Auth::Authenticated { actor, .. } => {
+            let (bucket, key, what) = match actor.api_key_id {
+                Some(key) => (&server.rates.api_key, key, "API key"),
+                None => (&server.rates.user, actor.user_id, "user"),
+            };
+            match (bucket.take(&key.to_string(), now), actor.quota) {
+                (Err(wait), _) => Err(Refusal::RateLimited(what, wait)),
+                (Ok(()), Some(quota)) => state
+                    .quota
+                    .admit(actor.organization_id, quota)
+                    .map_err(Refusal::Quota),
+                (Ok(()), None) => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    };
+    (context, admitted)
+}
+
+/// Who a request's context says is calling, once authenticated.
+fn caller_of(context: &RequestContext) -> Option<Caller> {
+    match &context.auth {
+        Auth::Authenticated { actor, .. } => Some(Caller {
+            organization_id: Some(actor.organization_id),
+            user_id: Some(actor.user_id),
+            api_key_id: actor.api_key_id,
+        }),
+        _ => None,
+    }
+}
+
+/// The response refusing an operation before execution.
+fn refusal_response(refused: Refusal) -> Response {
+    match refused {
+        Refusal::Quota(refused) => request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            refused.code(),
+            &refused.public_message(),
+        ),
+        Refusal::RateLimited(what, wait) => rate_limited(what, wait),
+    }
+}
+
 /// Records an operation that did not run to its end.
 fn unexecuted(
     server: &Server,
@@ -933,7 +1082,7 @@ fn unexecuted(
     started: std::time::Instant,
     request_id: &str,
 ) {
-    server.state.api_usage.record(ApiCall::ended(
+    server.state.record_operation(ApiCall::ended(
         caller.get().copied().unwrap_or_default(),
         operation_name.as_deref(),
         OperationKind::Unknown,

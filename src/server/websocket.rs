@@ -15,10 +15,12 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket};
 use axum::extract::{FromRequestParts, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt, future};
+use tracing::Instrument as _;
 
 use super::{Shared, authenticate, bearer_from_headers, request_info};
 use crate::audit::RequestInfo;
 use crate::graphql::context::Auth;
+use crate::graphql::errors::REQUEST_ID;
 use crate::graphql::executor::{ConnectionSubscriptions, Gateway};
 use crate::graphql::loaders::Batching;
 use crate::state::AppState;
@@ -27,6 +29,8 @@ use crate::state::AppState;
 const TIMEOUT_CLOSE: u16 = 3008;
 /// graphql-transport-ws: no `connection_init` in time.
 const INIT_TIMEOUT_CLOSE: u16 = 4408;
+/// The server is stopping ("Going Away"): reconnect, to another instance.
+const GOING_AWAY_CLOSE: u16 = 1001;
 
 /// How often the server pings, and how long a silent client is kept.
 #[derive(Debug, Clone, Copy)]
@@ -67,8 +71,7 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
     let gateway = server.gateway.clone();
     let state = server.state.clone();
     let timing = Timing {
-        // A zero interval would spin; pings at least every second.
-        keepalive: Duration::from_secs(server.limits.ws_keepalive_seconds.max(1)),
+        keepalive: server.keepalive(),
         idle: Duration::from_secs(server.limits.ws_idle_timeout_seconds.max(1)),
     };
     upgrade
@@ -77,7 +80,18 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve(socket, gateway, state, protocol, timing, handshake))
+        .on_upgrade(move |socket| {
+            // The connection outlives the upgrade request: its own span and request id
+            // carry that request's id into every line it logs.
+            let request_id = handshake.info.request_id.clone();
+            let span = tracing::info_span!("ws", request_id = %request_id);
+            REQUEST_ID
+                .scope(
+                    request_id,
+                    serve(socket, gateway, state, protocol, timing, handshake),
+                )
+                .instrument(span)
+        })
         .into_response()
 }
 
@@ -96,6 +110,7 @@ async fn serve(
     handshake: Handshake,
 ) {
     let _open = state.live.websockets.hold();
+    let mut draining = std::pin::pin!(state.draining.begun());
     let (mut sink, incoming) = socket.split();
     let opened = Instant::now();
     // When the client was last heard from (any frame), in milliseconds since `opened`.
@@ -167,6 +182,11 @@ async fn serve(
                 }
                 None => break,
             },
+            () = &mut draining => {
+                let frame = CloseFrame { code: GOING_AWAY_CLOSE, reason: "server shutting down".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
             _ = ticker.tick() => {
                 let now = opened.elapsed();
                 let silent = now.saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));

@@ -40,6 +40,8 @@ struct Inner {
     /// Names this process's holds on deliveries.
     worker: String,
     wake: Notify,
+    /// Attempts stored by this process: succeeded, to be retried, given up.
+    outcomes: [std::sync::atomic::AtomicU64; 3],
 }
 
 /// How an endpoint answered one attempt.
@@ -74,8 +76,15 @@ impl Webhooks {
                 config,
                 worker: format!("webhooks-{}", uuid::Uuid::new_v4().simple()),
                 wake: Notify::new(),
+                outcomes: Default::default(),
             }),
         })
+    }
+
+    /// Attempts this process made and stored, by outcome.
+    pub fn attempt_outcomes(&self) -> [(&'static str, u64); 3] {
+        let n = |i: usize| self.inner.outcomes[i].load(std::sync::atomic::Ordering::Relaxed);
+        [("succeeded", n(0)), ("retrying", n(1)), ("failed", n(2))]
     }
 
     pub fn config(&self) -> &WebhookConfig {
@@ -225,6 +234,12 @@ impl Webhooks {
             tracing::warn!(delivery = %delivery.id, "lost the hold on a webhook delivery");
             return Ok(None);
         }
+        let outcome = match status {
+            DeliveryStatus::Succeeded => 0,
+            DeliveryStatus::Pending => 1,
+            DeliveryStatus::Failed => 2,
+        };
+        self.inner.outcomes[outcome].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if status == DeliveryStatus::Failed {
             tracing::warn!(delivery = %delivery.id, event = %delivery.event, attempts = number, "webhook delivery given up");
         }

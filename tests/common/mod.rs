@@ -155,6 +155,20 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A database at `url` that the test manages itself (a private cluster): nothing is
+    /// created here and nothing is dropped afterwards.
+    pub fn external(url: String, backend: Backend) -> TestDatabase {
+        TestDatabase {
+            url,
+            backend,
+            admin_url: None,
+            name: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+}
+
 /// Dropped with the test, passed or panicked, so no database outlives its test.
 impl Drop for TestDatabase {
     fn drop(&mut self) {
@@ -206,6 +220,7 @@ impl TestDatabase {
             db_pool_size: Some(4),
             db_statement_timeout_seconds: 15,
             limits,
+            observability: Default::default(),
             engine,
             webhooks,
         }
@@ -280,7 +295,7 @@ impl TestApp {
         Self::spawn_on(db, config, clock).await
     }
 
-    async fn spawn_on(
+    pub async fn spawn_on(
         db: TestDatabase,
         config: Config,
         clock: gateway::clock::Clock,

@@ -1,0 +1,269 @@
+//! `/metrics`: what a Prometheus scrape of the gateway reads.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestApp, TestDatabase, test_engine};
+use gateway::config::Limits;
+use serde_json::json;
+
+/// The value of the sample `series` (name and labels exactly as rendered).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    response.text().await.expect("text")
+}
+
+async fn metrics_count_what_was_served(app: &TestApp) {
+    let token = app.sign_up("metrics").await;
+    let roles: Vec<_> = (0..2)
+        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
+        .collect();
+    let data = app
+        .data(
+            Some(&token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+            json!({ "input": { "name": "Counted", "monthlyBudget": "100", "roles": roles } }),
+        )
+        .await;
+    let team = data["createTeam"]["team"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.data(
+        Some(&token),
+        "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",
+        json!({ "input": { "teamId": team, "inputs": { "task": "count" } } }),
+    )
+    .await;
+    for _ in 0..2 {
+        app.data(
+            Some(&token),
+            "query Dash { viewer { user { id } } }",
+            json!({}),
+        )
+        .await;
+    }
+    let body = app.gql(Some(&token), "{ nope }", json!({})).await;
+    assert_eq!(common::error_code(&body), "GRAPHQL_VALIDATION_FAILED");
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+
+    // Runs are read from the database at each scrape; wait for this one to end.
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = scrape(app).await;
+        if sample(&text, "gateway_runs{status=\"COMPLETED\"}") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sample(&text, "gateway_runs{status=\"COMPLETED\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "gateway_runs{status=\"RUNNING\"}"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operations_total{type=\"query\",operation=\"Dash\",outcome=\"ok\"}"
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    // signUp, createTeam, startRun.
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operation_duration_seconds_count{type=\"mutation\"}"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operation_duration_seconds_bucket{type=\"mutation\",le=\"+Inf\"}"
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operations_total{type=\"unknown\",operation=\"\",outcome=\"error\"}"
+        ),
+        None,
+        "a document that fails validation still has its type"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operations_total{type=\"query\",operation=\"\",outcome=\"error\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_errors_total{code=\"GRAPHQL_VALIDATION_FAILED\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "gateway_errors_total{code=\"BAD_REQUEST\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "gateway_http_responses_total{status=\"400\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "gateway_run_steps_total{outcome=\"completed\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "gateway_run_steps_total{outcome=\"failed\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "gateway_run_events_total{kind=\"COMPLETED\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "gateway_db_pool_max_connections{pool=\"requests\"}"),
+        Some(4.0)
+    );
+    assert!(
+        sample(
+            &text,
+            "gateway_db_pool_connections{pool=\"requests\",state=\"idle\"}"
+        )
+        .is_some()
+    );
+    assert!(sample(&text, "gateway_db_pool_waiting{pool=\"background\"}").is_some());
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_webhook_deliveries_total{outcome=\"succeeded\"}"
+        ),
+        Some(0.0)
+    );
+    assert!(sample(&text, "process_resident_memory_bytes").unwrap_or(0.0) > 1e6);
+
+    // Open WebSocket connections and subscriptions are gauges.
+    assert_eq!(sample(&text, "gateway_websocket_connections"), Some(0.0));
+    let mut socket = common::ws::connect(app, "graphql-transport-ws").await;
+    common::ws::send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(
+        common::ws::next(&mut socket).await["type"],
+        "connection_ack"
+    );
+    common::ws::send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { teamsChanged { kind } }" } }),
+    )
+    .await;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(app).await;
+        if sample(&text, "gateway_subscriptions") == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sample(&text, "gateway_subscriptions"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "gateway_websocket_connections"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "gateway_operations_total{type=\"subscription\",operation=\"\",outcome=\"ok\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+backend_tests! {
+    counts => metrics_count_what_was_served;
+}
+
+/// With METRICS_TOKEN set, a scrape needs it.
+async fn metrics_token_guards_the_page(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let mut config = db.config(Limits::default(), test_engine());
+    config.observability.metrics_token = Some("scrape-secret".into());
+    let app = TestApp::spawn_on(db, config, gateway::clock::Clock::system())
+        .await
+        .expect("started");
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 401);
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 401);
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .expect("text")
+            .contains("# TYPE gateway_operations_total counter")
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_token_sqlite() {
+    metrics_token_guards_the_page(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_token_postgres() {
+    metrics_token_guards_the_page(Backend::Postgres).await;
+}
