@@ -51,6 +51,9 @@ pub enum AppError {
     },
     #[error("{0}")]
     RateLimited(String),
+    /// A dependency (the database) cannot be reached right now; retrying later helps.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database is unavailable or a query failed unexpectedly.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -109,6 +112,8 @@ impl AppError {
             AppError::BudgetExceeded(_) => "BUDGET_EXCEEDED",
             AppError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::Unavailable(_) | AppError::Db(DbError::Pool(_)) => "SERVICE_UNAVAILABLE",
+            AppError::Db(DbError::Query(e)) if connection_lost(e) => "SERVICE_UNAVAILABLE",
             AppError::Db(DbError::Query(e)) => match constraint_kind(e) {
                 Some(Constraint::Unique) => "CONFLICT",
                 Some(Constraint::Check | Constraint::ForeignKey | Constraint::NotNull) => {
@@ -128,6 +133,9 @@ impl AppError {
     /// What the client may read. Constraint violations that slipped past validation
     /// are described generically so no table or constraint name leaks.
     pub fn public_message(&self) -> String {
+        if self.code() == "SERVICE_UNAVAILABLE" && matches!(self, AppError::Db(_)) {
+            return "the database is unavailable; retry shortly".into();
+        }
         match self {
             AppError::Db(DbError::Query(e)) => match constraint_kind(e) {
                 Some(Constraint::Unique) => "a record with these values already exists".into(),
@@ -167,6 +175,26 @@ pub fn constraint_kind(e: &DieselError) -> Option<Constraint> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Whether `e` says the connection to the database went away (a restart, a network
+/// cut) rather than that the statement was wrong: the caller may retry.
+pub fn connection_lost(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        // PostgreSQL ends sessions with 57P01/57P02/57P03 on shutdown; diesel keeps only
+        // the message of those.
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            message.starts_with("terminating connection")
+                || message.starts_with("the database system is")
+        }
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
     }
 }
 

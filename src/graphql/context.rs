@@ -22,6 +22,8 @@ pub enum Auth {
         reason: String,
         known: Option<(Id, Id)>,
     },
+    /// Credentials were sent but could not be checked (the database is unreachable).
+    Unavailable,
     Authenticated {
         actor: Box<Actor>,
         loaders: Loaders,
@@ -30,6 +32,10 @@ pub enum Auth {
         identity: Identity,
     },
 }
+
+/// What a caller reads when their credential cannot be checked.
+pub const UNAVAILABLE: &str =
+    "authentication is unavailable: the database cannot be reached; retry shortly";
 
 /// Per-request data attached to every GraphQL request.
 pub struct RequestContext {
@@ -83,6 +89,7 @@ impl ContextExt for Context<'_> {
             ))
             .gql(),
             Auth::Refused { reason, .. } => Err(AppError::Unauthenticated(reason.clone())).gql(),
+            Auth::Unavailable => Err(AppError::Unavailable(UNAVAILABLE.into())).gql(),
         }
     }
 

@@ -23,6 +23,8 @@ pub fn to_gql(err: &AppError) -> async_graphql::Error {
     let request_id = current_request_id();
     if err.is_internal() {
         tracing::error!(request_id = %request_id, error = %err, "internal error");
+    } else if code == "SERVICE_UNAVAILABLE" {
+        tracing::warn!(request_id = %request_id, error = %err, "database unavailable");
     }
     let message = if err.is_internal() {
         format!("internal server error (request id {request_id})")

@@ -535,6 +535,10 @@ async fn authenticate(
                 .ok()
                 .map(|claims| (claims.sub, claims.org)),
         },
+        Err(e) if e.code() == "SERVICE_UNAVAILABLE" => {
+            tracing::warn!(request_id = %request.request_id, error = %e, "authentication is unavailable");
+            Auth::Unavailable
+        }
         Err(e) => {
             tracing::error!(request_id = %request.request_id, error = %e, "authentication failed");
             Auth::Refused {

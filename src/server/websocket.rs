@@ -141,8 +141,16 @@ async fn serve(
                 Batching::Spawned,
             )
             .await;
-            if let Auth::Refused { reason, .. } = &context.auth {
-                return Err(async_graphql::Error::new(reason.clone()));
+            match &context.auth {
+                Auth::Refused { reason, .. } => {
+                    return Err(async_graphql::Error::new(reason.clone()));
+                }
+                Auth::Unavailable => {
+                    return Err(async_graphql::Error::new(
+                        crate::graphql::context::UNAVAILABLE,
+                    ));
+                }
+                _ => {}
             }
             if let Auth::Authenticated { actor, .. } = &context.auth
                 && let Some(quota) = actor.quota
