@@ -26,6 +26,7 @@ pub mod server;
 pub mod settings;
 pub mod state;
 pub mod teams;
+pub mod telemetry;
 pub mod templates;
 pub mod users;
 pub mod webhooks;

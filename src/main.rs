@@ -1,7 +1,10 @@
 use clap::{Parser, Subcommand};
 use gateway::config::{Config, LogFormat};
 use gateway::db::migrations::{self, Direction};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 // Large responses are built as value trees on many threads at once; glibc's per-thread
 // arenas kept hundreds of megabytes after such load and spent a quarter of the CPU in
@@ -49,15 +52,47 @@ enum Command {
     },
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr, and exports spans over OTLP when the `OTEL_*` variables ask for it;
+/// the returned provider is shut down (flushing its spans) when the command ends.
+fn init_logging(format: LogFormat) -> anyhow::Result<Option<SdkTracerProvider>> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().with_current_span(true).init(),
-        LogFormat::Pretty => builder.init(),
+    let (json, pretty) = match format {
+        LogFormat::Json => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            ),
+            None,
+        ),
+        LogFormat::Pretty => (
+            None,
+            Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)),
+        ),
+    };
+    // The exporter's HTTP client blocks: it is built outside the async runtime.
+    let provider = std::thread::spawn(gateway::telemetry::provider)
+        .join()
+        .map_err(|_| anyhow::anyhow!("setting up trace export panicked"))??;
+    let exported = provider.as_ref().map(gateway::telemetry::layer);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(pretty)
+        .with(exported)
+        .init();
+    Ok(provider)
+}
+
+/// Flushes and stops trace export.
+async fn shutdown_telemetry(provider: Option<SdkTracerProvider>) {
+    if let Some(provider) = provider {
+        let stopped = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        if let Ok(Err(error)) = stopped {
+            eprintln!("trace export did not shut down cleanly: {error}");
+        }
     }
 }
 
@@ -68,7 +103,13 @@ async fn main() -> anyhow::Result<()> {
         print!("{}", gateway::graphql::sdl());
         return Ok(());
     }
-    init_logging(cli.config.log_format);
+    let telemetry = init_logging(cli.config.log_format)?;
+    let result = run(cli).await;
+    shutdown_telemetry(telemetry).await;
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     cli.config.validate()?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,

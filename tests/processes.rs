@@ -509,3 +509,141 @@ async fn sqlite_request_lines_carry_the_request_id() {
 async fn postgres_request_lines_carry_the_request_id() {
     request_lines_carry_the_request_id(Backend::Postgres).await;
 }
+
+/// An OTLP/HTTP (JSON) receiver: what the gateway exports lands in `batches`.
+struct Collector {
+    url: String,
+    batches: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Collector {
+    async fn start() -> Collector {
+        let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = batches.clone();
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let kept = kept.clone();
+                async move {
+                    let batch: Value = serde_json::from_slice(&body).expect("OTLP JSON");
+                    kept.lock().expect("lock").push(batch);
+                    axum::Json(json!({}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Collector { url, batches }
+    }
+
+    /// Every exported span, with its resource's `service.name` beside it.
+    fn spans(&self) -> Vec<(String, Value)> {
+        let batches = self.batches.lock().expect("lock");
+        let mut spans = Vec::new();
+        for batch in batches.iter() {
+            for resource in batch["resourceSpans"].as_array().into_iter().flatten() {
+                let service = attribute(&resource["resource"], "service.name");
+                for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                    for span in scope["spans"].as_array().into_iter().flatten() {
+                        spans.push((service.clone(), span.clone()));
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
+fn attribute(holder: &Value, key: &str) -> String {
+    holder["attributes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["key"] == key)
+        .and_then(|a| a["value"]["stringValue"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn traces_are_exported_over_otlp(backend: Backend) {
+    let Some(db) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let collector = Collector::start().await;
+    let data_dir = tempfile::tempdir().expect("data dir");
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_SERVICE_NAME", "gateway-under-test"),
+        ("RUST_LOG", "info"),
+    ];
+    let mut gateway = Gateway::start_with(&db, data_dir.path(), 1, &env, None).await;
+    let (token, _) = sign_up_with_team(&gateway).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let body: Value = gateway
+        .client
+        .post(format!("{}/graphql", gateway.base))
+        .bearer_auth(&token)
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .json(&json!({ "query": "query Traced { viewer { user { email } } }" }))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        body["data"]["viewer"]["user"]["email"],
+        "admin@acme.example"
+    );
+
+    // The caller's trace continues: its span is the parent of the request's, which is
+    // the parent of the operation's.
+    let mut spans = Vec::new();
+    for _ in 0..100 {
+        spans = collector.spans();
+        if spans.iter().any(|(_, s)| s["name"] == "query Traced") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|(_, s)| s["name"] == name && s["traceId"] == trace_id)
+            .unwrap_or_else(|| panic!("no span `{name}` in trace {trace_id}: {spans:#?}"))
+            .clone()
+    };
+    let (service, request) = find("POST /graphql");
+    assert_eq!(service, "gateway-under-test");
+    assert_eq!(request["parentSpanId"], caller_span);
+    let (_, operation) = find("query Traced");
+    assert_eq!(operation["parentSpanId"], request["spanId"]);
+    assert_eq!(attribute(&operation, "graphql.operation.name"), "Traced");
+    assert_eq!(attribute(&operation, "graphql.operation.type"), "query");
+    // Requests without a caller's trace start their own.
+    assert!(
+        spans
+            .iter()
+            .any(|(_, s)| s["name"] == "POST /graphql" && s["traceId"] != trace_id),
+        "{spans:#?}"
+    );
+    assert!(gateway.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_traces_are_exported_over_otlp() {
+    traces_are_exported_over_otlp(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_traces_are_exported_over_otlp() {
+    traces_are_exported_over_otlp(Backend::Postgres).await;
+}

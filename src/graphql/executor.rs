@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, Executor, Request, Response, ServerError, Value};
 use futures_util::stream::{self, BoxStream, StreamExt};
+use tracing::Instrument as _;
 
 use super::context::{Auth, RequestContext};
 use super::errors::{current_request_id, ensure_code};
@@ -174,7 +175,14 @@ impl Executor for Gateway {
             Err(error) => return Response::from_errors(vec![error]),
         };
         let caller = caller.ids;
-        let mut response = self.schema.execute(request).await;
+        let span = tracing::info_span!(
+            "graphql",
+            otel.name = %format_args!("{} {}", operation.kind.as_str(), operation.name.as_deref().unwrap_or("anonymous")),
+            graphql.operation.type = operation.kind.as_str(),
+            graphql.operation.name = operation.name.as_deref().unwrap_or(""),
+            request_id = %current_request_id(),
+        );
+        let mut response = self.schema.execute(request).instrument(span).await;
         self.finish(caller, &operation, started, &mut response);
         response
     }

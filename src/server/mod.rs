@@ -253,7 +253,10 @@ pub fn router(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
         .with_state(shared)
-        .layer(axum::middleware::from_fn_with_state(metrics, count_response))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            count_response,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -263,7 +266,16 @@ pub fn router(
                         .get(REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                    let span = tracing::info_span!(
+                        "http",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                        otel.name = %format_args!("{} {}", request.method(), request.uri().path()),
+                        otel.kind = "server",
+                    );
+                    crate::telemetry::continue_trace(&span, request.headers());
+                    span
                 })
                 // One line per request, at its end, within the request's span.
                 .on_response(
