@@ -509,21 +509,7 @@ async fn introspection_off(app: &TestApp) {
     assert_eq!(data["__typename"], "Query");
     assert_eq!(data["viewer"]["user"]["email"], "admin@acme.example");
 
-    let mut socket = common::ws::connect(app, "graphql-transport-ws").await;
-    common::ws::send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    assert_eq!(
-        common::ws::next(&mut socket).await["type"],
-        "connection_ack"
-    );
-    common::ws::send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __schema { types { name } } }" } }),
-    )
-    .await;
+    let mut socket = common::ws::subscribed(app, &token, "{ __schema { types { name } } }").await;
     let message = common::ws::next(&mut socket).await;
     assert_eq!(
         refusal(&message["payload"]),

@@ -177,21 +177,9 @@ async fn metrics_count_what_was_served(app: &TestApp) {
 
     // Open WebSocket connections and subscriptions are gauges.
     assert_eq!(sample(&text, "gateway_websocket_connections"), Some(0.0));
-    let mut socket = common::ws::connect(app, "graphql-transport-ws").await;
-    common::ws::send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    assert_eq!(
-        common::ws::next(&mut socket).await["type"],
-        "connection_ack"
-    );
-    common::ws::send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { teamsChanged { kind } }" } }),
-    )
-    .await;
+    // Held open until the gauges are read.
+    let _socket =
+        common::ws::subscribed(app, &token, "subscription { teamsChanged { kind } }").await;
     let mut text = String::new();
     for _ in 0..100 {
         text = scrape(app).await;

@@ -205,21 +205,8 @@ async fn only_trusted_documents_run(app: &TestApp) {
     assert_eq!(error_code(&body), "PERSISTED_QUERY_NOT_IN_LIST", "{body:#}");
 
     // Over WebSocket too.
-    let mut socket = common::ws::connect(app, "graphql-transport-ws").await;
-    common::ws::send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {viewer}") } }),
-    )
-    .await;
-    assert_eq!(
-        common::ws::next(&mut socket).await["type"],
-        "connection_ack"
-    );
-    common::ws::send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { teamsChanged { kind } }" } }),
-    )
-    .await;
+    let mut socket =
+        common::ws::subscribed(app, &viewer, "subscription { teamsChanged { kind } }").await;
     let message = common::ws::next(&mut socket).await;
     assert_eq!(message["type"], "next", "{message:#}");
     assert_eq!(

@@ -324,21 +324,7 @@ async fn stopping_ends_subscriptions_properly(backend: Backend) {
         return;
     };
     let token = app.sign_up("drain").await;
-    let mut socket = common::ws::connect(&app, "graphql-transport-ws").await;
-    common::ws::send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
-    )
-    .await;
-    assert_eq!(
-        common::ws::next(&mut socket).await["type"],
-        "connection_ack"
-    );
-    common::ws::send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe", "payload": { "query": RUNS_CHANGED } }),
-    )
-    .await;
+    let mut socket = common::ws::subscribed(&app, &token, RUNS_CHANGED).await;
     let mut sse = open_stream(
         &app,
         Some(&token),

@@ -494,6 +494,24 @@ fn request_error(status: StatusCode, code: &'static str, message: &str) -> Respo
     response
 }
 
+/// Who sent the request (address, user agent, request id), as `parts` tell.
+fn request_info_of(parts: &axum::http::request::Parts) -> RequestInfo {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    request_info(&parts.headers, peer)
+}
+
+/// The answer to an `Upload` value that did not come from a multipart request.
+fn forged_upload_refused() -> Response {
+    request_error(
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        "an `Upload` value must be a file of a multipart request",
+    )
+}
+
 fn request_info(headers: &HeaderMap, peer: Option<SocketAddr>) -> RequestInfo {
     let header = |name: &str| {
         headers
@@ -939,17 +957,9 @@ async fn execute(
         BatchRequest::Batch(rs) => rs.iter().any(forged_upload),
     };
     if forged {
-        return request_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "an `Upload` value must be a file of a multipart request",
-        );
+        return forged_upload_refused();
     }
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let info = request_info(&parts.headers, peer);
+    let info = request_info_of(parts);
     let Ok(_permit) = Arc::clone(&server.inflight).try_acquire_owned() else {
         let mut response = request_error(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use async_graphql::{Executor, Response as GraphQLResponse};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 
 use super::{
-    Server, admit, bearer_from_headers, caller_of, forged_upload, rate_limited, refusal_response,
-    request_error, request_info, unexecuted,
+    Server, admit, bearer_from_headers, caller_of, forged_upload, forged_upload_refused,
+    rate_limited, refusal_response, request_info_of, unexecuted,
 };
 use crate::api_usage::CallStatus;
 use crate::graphql::errors::REQUEST_ID;
@@ -123,17 +123,9 @@ pub(super) async fn serve(
     framing: Framing,
 ) -> Response {
     if forged_upload(&request) {
-        return request_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "an `Upload` value must be a file of a multipart request",
-        );
+        return forged_upload_refused();
     }
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0);
-    let info = request_info(&parts.headers, peer);
+    let info = request_info_of(parts);
     let now = std::time::Instant::now();
     if let Some(ip) = &info.ip_address
         && let Err(wait) = server.rates.ip.take(ip, now)

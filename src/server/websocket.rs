@@ -3,7 +3,6 @@
 //! from the server, and an idle timeout that ends the connection (and its
 //! subscriptions) of a client that vanished without closing.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt, future};
 use tracing::Instrument as _;
 
-use super::{Shared, authenticate, bearer_from_headers, request_info};
+use super::{Shared, authenticate, bearer_from_headers, request_info_of};
 use crate::audit::RequestInfo;
 use crate::graphql::context::Auth;
 use crate::graphql::errors::REQUEST_ID;
@@ -60,13 +59,9 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         Ok(upgrade) => upgrade,
         Err(e) => return e.into_response(),
     };
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
     let handshake = Handshake {
         header_credential: bearer_from_headers(&parts.headers),
-        info: request_info(&parts.headers, peer),
+        info: request_info_of(parts),
     };
     let gateway = server.gateway.clone();
     let state = server.state.clone();

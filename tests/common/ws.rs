@@ -30,6 +30,24 @@ pub async fn connect_url(http_url: &str, protocol: &str) -> Socket {
     socket
 }
 
+/// A `graphql-transport-ws` connection acknowledged for `token`, with `query` sent as
+/// subscription `1`.
+pub async fn subscribed(app: &TestApp, token: &str, query: &str) -> Socket {
+    let mut socket = connect(app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        serde_json::json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        serde_json::json!({ "id": "1", "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    socket
+}
+
 pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))
