@@ -183,21 +183,21 @@ async fn metrics_count_what_was_served(app: &TestApp) {
     let mut text = String::new();
     for _ in 0..100 {
         text = scrape(app).await;
-        if sample(&text, "gateway_subscriptions") == Some(1.0) {
+        // The gauge rises as the subscription is admitted, the counter just after.
+        if sample(&text, "gateway_subscriptions") == Some(1.0)
+            && sample(&text, SUBSCRIPTIONS_STARTED) == Some(1.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(sample(&text, "gateway_subscriptions"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "gateway_websocket_connections"), Some(1.0));
-    assert_eq!(
-        sample(
-            &text,
-            "gateway_operations_total{type=\"subscription\",operation=\"\",outcome=\"ok\"}"
-        ),
-        Some(1.0)
-    );
+    assert_eq!(sample(&text, SUBSCRIPTIONS_STARTED), Some(1.0));
 }
+
+const SUBSCRIPTIONS_STARTED: &str =
+    "gateway_operations_total{type=\"subscription\",operation=\"\",outcome=\"ok\"}";
 
 backend_tests! {
     counts => metrics_count_what_was_served;
