@@ -12,6 +12,9 @@ use crate::db::DbError;
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// What a caller reads when the database cannot be reached.
+const DATABASE_UNAVAILABLE: &str = "the database is unavailable; retry shortly";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// Input that fails validation; `field` names the offending input field.
@@ -133,10 +136,9 @@ impl AppError {
     /// What the client may read. Constraint violations that slipped past validation
     /// are described generically so no table or constraint name leaks.
     pub fn public_message(&self) -> String {
-        if self.code() == "SERVICE_UNAVAILABLE" && matches!(self, AppError::Db(_)) {
-            return "the database is unavailable; retry shortly".into();
-        }
         match self {
+            AppError::Db(DbError::Pool(_)) => DATABASE_UNAVAILABLE.into(),
+            AppError::Db(DbError::Query(e)) if connection_lost(e) => DATABASE_UNAVAILABLE.into(),
             AppError::Db(DbError::Query(e)) => match constraint_kind(e) {
                 Some(Constraint::Unique) => "a record with these values already exists".into(),
                 Some(Constraint::ForeignKey) => "a referenced record does not exist".into(),

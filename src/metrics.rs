@@ -268,15 +268,18 @@ impl Metrics {
                 n,
             );
         }
-        let pools = locked(&self.0.pools).clone();
+        // One reading per pool, so its in-use, idle and waiting figures agree.
+        let pools: Vec<_> = locked(&self.0.pools)
+            .iter()
+            .map(|(name, pool)| (*name, pool.status()))
+            .collect();
         family(
             &mut out,
             "gateway_db_pool_connections",
             "gauge",
             "Database connections of each pool, in use or idle.",
         );
-        for (name, pool) in &pools {
-            let status = pool.status();
+        for (name, status) in &pools {
             sample(
                 &mut out,
                 "gateway_db_pool_connections",
@@ -296,12 +299,12 @@ impl Metrics {
             "gauge",
             "Callers waiting for a database connection, by pool.",
         );
-        for (name, pool) in &pools {
+        for (name, status) in &pools {
             sample(
                 &mut out,
                 "gateway_db_pool_waiting",
                 &[("pool", name)],
-                pool.status().waiting as u64,
+                status.waiting as u64,
             );
         }
         family(
@@ -310,12 +313,12 @@ impl Metrics {
             "gauge",
             "The most connections each pool opens.",
         );
-        for (name, pool) in &pools {
+        for (name, status) in &pools {
             sample(
                 &mut out,
                 "gateway_db_pool_max_connections",
                 &[("pool", name)],
-                pool.status().max as u64,
+                status.max as u64,
             );
         }
         family(

@@ -133,31 +133,16 @@ async fn metrics_count_what_was_served(app: &TestApp) {
         ),
         Some(1.0)
     );
-    assert_eq!(
-        sample(&text, "gateway_errors_total{code=\"BAD_REQUEST\"}"),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "gateway_http_responses_total{status=\"400\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&text, "gateway_run_steps_total{outcome=\"completed\"}"),
-        Some(2.0)
-    );
-    assert_eq!(
-        sample(&text, "gateway_run_steps_total{outcome=\"failed\"}"),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(&text, "gateway_run_events_total{kind=\"COMPLETED\"}"),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&text, "gateway_db_pool_max_connections{pool=\"requests\"}"),
-        Some(4.0)
-    );
+    for (series, expected) in [
+        ("gateway_errors_total{code=\"BAD_REQUEST\"}", 1.0),
+        ("gateway_http_responses_total{status=\"400\"}", 1.0),
+        ("gateway_run_steps_total{outcome=\"completed\"}", 2.0),
+        ("gateway_run_steps_total{outcome=\"failed\"}", 0.0),
+        ("gateway_run_events_total{kind=\"COMPLETED\"}", 1.0),
+        ("gateway_db_pool_max_connections{pool=\"requests\"}", 4.0),
+    ] {
+        assert_eq!(sample(&text, series), Some(expected), "{series}\n{text}");
+    }
     assert!(
         sample(
             &text,

@@ -77,6 +77,21 @@ impl Gateway {
         panic!("the gateway did not become ready");
     }
 
+    /// POSTs `query` as `token` with one more header; the response body.
+    async fn post_with_header(&self, token: &str, header: (&str, &str), query: &str) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .header(header.0, header.1)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
     async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .client
@@ -450,18 +465,13 @@ async fn request_lines_carry_the_request_id(backend: Backend) {
     ];
     let mut gateway = Gateway::start_with(&db, data_dir.path(), 1, &env, Some(&log)).await;
     let (token, _) = sign_up_with_team(&gateway).await;
-    let body: Value = gateway
-        .client
-        .post(format!("{}/graphql", gateway.base))
-        .bearer_auth(&token)
-        .header("x-request-id", "req-logged-1")
-        .json(&json!({ "query": "query Whoami { viewer { user { email } } team(id: \"00000000-0000-0000-0000-000000000000\") { name } }" }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let body = gateway
+        .post_with_header(
+            &token,
+            ("x-request-id", "req-logged-1"),
+            "query Whoami { viewer { user { email } } team(id: \"00000000-0000-0000-0000-000000000000\") { name } }",
+        )
+        .await;
     assert_eq!(
         body["data"]["viewer"]["user"]["email"],
         "admin@acme.example"
@@ -587,18 +597,14 @@ async fn traces_are_exported_over_otlp(backend: Backend) {
     let (token, _) = sign_up_with_team(&gateway).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let body: Value = gateway
-        .client
-        .post(format!("{}/graphql", gateway.base))
-        .bearer_auth(&token)
-        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
-        .json(&json!({ "query": "query Traced { viewer { user { email } } }" }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let body = gateway
+        .post_with_header(
+            &token,
+            ("traceparent", &traceparent),
+            "query Traced { viewer { user { email } } }",
+        )
+        .await;
     assert_eq!(
         body["data"]["viewer"]["user"]["email"],
         "admin@acme.example"

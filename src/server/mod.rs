@@ -503,6 +503,18 @@ fn request_info_of(parts: &axum::http::request::Parts) -> RequestInfo {
     request_info(&parts.headers, peer)
 }
 
+/// The refusal for a sending address over its rate, checked before authentication costs
+/// a read.
+fn address_refusal(
+    server: &Server,
+    info: &RequestInfo,
+    now: std::time::Instant,
+) -> Option<Response> {
+    let ip = info.ip_address.as_ref()?;
+    let wait = server.rates.ip.take(ip, now).err()?;
+    Some(rate_limited("address", wait))
+}
+
 /// The answer to an `Upload` value that did not come from a multipart request.
 fn forged_upload_refused() -> Response {
     request_error(
@@ -972,10 +984,8 @@ async fn execute(
         return response;
     };
     let now = std::time::Instant::now();
-    if let Some(ip) = &info.ip_address
-        && let Err(wait) = server.rates.ip.take(ip, now)
-    {
-        return rate_limited("address", wait);
+    if let Some(refused) = address_refusal(server, &info, now) {
+        return refused;
     }
     let request_id = info.request_id.clone();
     let credential = bearer_from_headers(&parts.headers);

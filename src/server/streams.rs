@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{BoxStream, Stream, StreamExt};
 
 use super::{
-    Server, admit, bearer_from_headers, caller_of, forged_upload, forged_upload_refused,
-    rate_limited, refusal_response, request_info_of, unexecuted,
+    Server, address_refusal, admit, bearer_from_headers, caller_of, forged_upload,
+    forged_upload_refused, refusal_response, request_info_of, unexecuted,
 };
 use crate::api_usage::CallStatus;
 use crate::graphql::errors::REQUEST_ID;
@@ -127,10 +127,8 @@ pub(super) async fn serve(
     }
     let info = request_info_of(parts);
     let now = std::time::Instant::now();
-    if let Some(ip) = &info.ip_address
-        && let Err(wait) = server.rates.ip.take(ip, now)
-    {
-        return rate_limited("address", wait);
+    if let Some(refused) = address_refusal(server, &info, now) {
+        return refused;
     }
     let request_id = info.request_id.clone();
     let credential = bearer_from_headers(&parts.headers);
