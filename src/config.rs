@@ -65,6 +65,13 @@ pub struct Limits {
     /// GraphQL requests this process serves at once; more answer 503 at once.
     #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
     pub max_concurrent_requests: usize,
+    /// Queries this process executes at once; more wait their turn, within the request
+    /// timeout. A query holds its rows and its answer in memory while it runs, and on
+    /// a few cores more at once do not finish sooner, so this bounds memory under load
+    /// (mutations and subscriptions, which may wait on agents, are not held to it).
+    /// 0: four per core.
+    #[arg(long, env = "MAX_CONCURRENT_QUERIES", default_value_t = 0)]
+    pub max_concurrent_queries: usize,
     /// Whether the schema can be introspected (turn off in production if wanted).
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
@@ -107,6 +114,7 @@ impl Default for Limits {
             rate_limit_user_per_minute: 3_000,
             rate_limit_api_key_per_minute: 6_000,
             max_concurrent_requests: 512,
+            max_concurrent_queries: 0,
             introspection: true,
             max_subscriptions_per_connection: 100,
             ws_keepalive_seconds: 15,
@@ -123,6 +131,14 @@ pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
 impl Limits {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    /// Queries executed at once: `max_concurrent_queries`, or four per core.
+    pub fn concurrent_queries(&self) -> usize {
+        match self.max_concurrent_queries {
+            0 => std::thread::available_parallelism().map_or(4, |cores| cores.get() * 4),
+            n => n,
+        }
     }
 }
 

@@ -224,7 +224,72 @@ async fn newest_runs_come_first_and_page(app: &TestApp) {
     assert_eq!(prompts, ["run 1", "run 0"], "the oldest two");
 }
 
+/// The teams, runs, steps and roles of a nested read resolve their fields without a
+/// future each (`graphql::eager`); whatever the selection's shape, the answer is the
+/// one GraphQL defines: fields in selection order, aliases, named and inline
+/// fragments, skipped ones left out, `__typename`, a field selected twice merged.
+async fn selection_shapes_answer_alike(app: &TestApp) {
+    let token = app.sign_up("shapes").await;
+    seed(app, &token, 2).await;
+    let query = r#"query {
+      teams(first: 2) { nodes {
+        __typename
+        ...TeamFields
+        runs(first: 2) { nodes {
+          ... on Run { total: tokensUsed }
+          steps { name }
+          steps { label: name cost role { __typename ...RoleFields } }
+          ... { id }
+          ... @skip(if: true) { result }
+        } }
+      } }
+    }
+    fragment TeamFields on Team { name budget: monthlyBudget }
+    fragment RoleFields on Role { title }"#;
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("request is sent");
+    let text = response.text().await.expect("body");
+    assert!(
+        text.contains(r#"{"__typename":"Team","name":"Team 00","budget":"900.00","runs":{"nodes":[{"total":300,"steps":[{"name":"step 0","label":"step 0","cost":"0.0150","role":{"__typename":"Role","title":"Planner"}},"#),
+        "fields in selection order, the twice-selected `steps` merged: {text}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&text).expect("JSON body");
+    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+    let teams = body["data"]["teams"]["nodes"].as_array().unwrap();
+    assert_eq!(teams.len(), 2);
+    assert_eq!(teams[1]["name"], "Team 01");
+    for team in teams {
+        let runs = team["runs"]["nodes"].as_array().unwrap();
+        assert_eq!(runs.len(), 2);
+        for run in runs {
+            assert!(run["id"].as_str().is_some_and(|id| !id.is_empty()), "{run}");
+            assert!(
+                run.get("result").is_none(),
+                "a skipped fragment is left out: {run}"
+            );
+            let steps = run["steps"].as_array().unwrap();
+            let roles: Vec<&str> = steps
+                .iter()
+                .map(|s| s["role"]["title"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, ["Planner", "Writer", "Reviewer"]);
+            assert!(
+                steps
+                    .iter()
+                    .all(|s| s["name"] == s["label"] && s["cost"] == "0.0150")
+            );
+        }
+    }
+}
+
 backend_tests! {
     statement_budget => nested_query_costs_one_statement_per_level;
     team_runs => newest_runs_come_first_and_page;
+    selection_shapes => selection_shapes_answer_alike;
 }

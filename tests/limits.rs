@@ -423,28 +423,7 @@ async fn concurrency_limit(backend: Backend) {
         return;
     };
     let token = app.sign_up("acme").await;
-    let data = app
-        .data(
-            Some(&token),
-            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { roles { id } } } }",
-            json!({ "input": { "name": "Slow", "monthlyBudget": "100", "roles": [
-                { "title": "Thinker", "expertise": "SENIOR" }] } }),
-        )
-        .await;
-    let role = data["createTeam"]["team"]["roles"][0]["id"].clone();
-    let data = app
-        .data(
-            Some(&token),
-            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
-            json!({ "input": { "roleId": role } }),
-        )
-        .await;
-    let id = data["startConversation"]["conversation"]["id"].clone();
-    let slow = app.gql(
-        Some(&token),
-        "mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { status } } }",
-        json!({ "input": { "conversationId": id, "content": "Think it over" } }),
-    );
+    let slow = slow_reply(&app, &token).await;
     let quick = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let started = std::time::Instant::now();
@@ -467,6 +446,86 @@ async fn concurrency_limit(backend: Backend) {
         200
     );
     app.finish().await;
+}
+
+/// A `sendMessage` whose reply takes the engine's step delay (the future waits on it).
+async fn slow_reply<'a>(app: &'a TestApp, token: &'a str) -> impl Future<Output = Value> + 'a {
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { roles { id } } } }",
+            json!({ "input": { "name": "Slow", "monthlyBudget": "100", "roles": [
+                { "title": "Thinker", "expertise": "SENIOR" }] } }),
+        )
+        .await;
+    let role = data["createTeam"]["team"]["roles"][0]["id"].clone();
+    let data = app
+        .data(
+            Some(token),
+            "mutation($input: StartConversationInput!) { startConversation(input: $input) { conversation { id } } }",
+            json!({ "input": { "roleId": role } }),
+        )
+        .await;
+    let id = data["startConversation"]["conversation"]["id"].clone();
+    app.gql(
+        Some(token),
+        "mutation($input: SendMessageInput!) { sendMessage(input: $input) { reply { status } } }",
+        json!({ "input": { "conversationId": id, "content": "Think it over" } }),
+    )
+}
+
+/// With one query at a time (MAX_CONCURRENT_QUERIES=1), queries sent together wait
+/// their turn and are all answered, while a mutation waiting on an agent holds no turn.
+async fn queries_take_turns(backend: Backend) {
+    let limits = Limits {
+        max_concurrent_queries: 1,
+        ..Limits::default()
+    };
+    let engine = EngineConfig {
+        simulated_step_delay_ms: 3_000,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_configured(backend, limits, engine).await else {
+        return;
+    };
+    let token = app.sign_up("acme").await;
+    let slow = slow_reply(&app, &token).await;
+    let queries = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let answers = futures_util::future::join_all((0..12).map(|_| {
+            app.gql(
+                Some(&token),
+                "{ teams { nodes { name roles { title } } } }",
+                json!({}),
+            )
+        }))
+        .await;
+        (answers, started.elapsed())
+    };
+    let (slow, (answers, waited)) = tokio::join!(slow, queries);
+    for answer in answers {
+        assert_eq!(
+            answer,
+            json!({ "data": { "teams": { "nodes": [{ "name": "Slow", "roles": [{ "title": "Thinker" }] }] } } })
+        );
+    }
+    assert!(
+        waited < Duration::from_millis(2_000),
+        "the mutation holds no turn: {waited:?}"
+    );
+    assert_eq!(slow["data"]["sendMessage"]["reply"]["status"], "COMPLETED");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_queries_take_turns() {
+    queries_take_turns(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_queries_take_turns() {
+    queries_take_turns(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,7 +37,7 @@ impl Conversation {
     }
 
     /// The agent; null once the role was removed (the history stays readable).
-    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<Role>>> {
         match self.role_id {
             Some(role) => ctx.loaders()?.load_one(RoleKey(role)).await.gql(),
             None => Ok(None),

@@ -35,6 +35,8 @@ pub struct Gateway {
     /// Operations slower than this are logged.
     slow: Duration,
     persisted: Arc<PersistedDocuments>,
+    /// Turns for executing queries (see `Limits::concurrent_queries`).
+    queries: Arc<tokio::sync::Semaphore>,
 }
 
 /// The subscriptions running on one connection, kept in the connection's data.
@@ -64,6 +66,7 @@ impl Gateway {
             max_subscriptions_per_connection: limits.max_subscriptions_per_connection,
             slow,
             persisted: Arc::new(persisted),
+            queries: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_queries())),
         })
     }
 
@@ -182,6 +185,11 @@ impl Executor for Gateway {
             graphql.operation.name = operation.name.as_deref().unwrap_or(""),
             request_id = %current_request_id(),
         );
+        // The semaphore is never closed; without a turn the query runs anyway.
+        let _turn = match operation.kind {
+            OperationKind::Query => self.queries.acquire().await.ok(),
+            _ => None,
+        };
         let mut response = self.schema.execute(request).instrument(span).await;
         self.finish(caller, &operation, started, &mut response);
         response

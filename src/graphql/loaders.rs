@@ -137,6 +137,9 @@ macro_rules! with_conn {
 /// ids)` per batch, each row under `$key(row.$field)`.
 macro_rules! by_id_loader {
     ($key:ident, $value:ty, $query:path, $field:ident) => {
+        by_id_loader!($key, $value, $query, $field, |row| row);
+    };
+    ($key:ident, $value:ty, $query:path, $field:ident, |$row:ident| $wrap:expr) => {
         impl Loader<$key> for Db {
             type Value = $value;
             type Error = LoadError;
@@ -147,7 +150,10 @@ macro_rules! by_id_loader {
                     self.org,
                     &ids(keys, |k| k.0)
                 ))?;
-                Ok(rows.into_iter().map(|r| ($key(r.$field), r)).collect())
+                Ok(rows
+                    .into_iter()
+                    .map(|$row| ($key($row.$field), $wrap))
+                    .collect())
             }
         }
     };
@@ -189,7 +195,11 @@ pub struct TeamRunCountKey {
 
 /// Rows of a one-to-many relation under their parent's key; every key gets a list,
 /// empty when the parent has no rows.
-fn group<K, V>(keys: &[K], rows: Vec<V>, key_of: impl Fn(&V) -> K) -> HashMap<K, Vec<V>>
+fn group<K, V>(
+    keys: &[K],
+    rows: impl IntoIterator<Item = V>,
+    key_of: impl Fn(&V) -> K,
+) -> HashMap<K, Vec<V>>
 where
     K: Copy + Eq + std::hash::Hash,
 {
@@ -229,41 +239,51 @@ by_id_loader!(UserKey, User, users::by_ids, id);
 
 by_id_loader!(TeamKey, Team, teams::by_ids, id);
 
-by_id_loader!(RoleKey, Role, teams::roles_by_ids, id);
+// Shared: every step of a page asks for its role, and the loader hands each asker
+// its own copy of the value.
+by_id_loader!(RoleKey, Arc<Role>, teams::roles_by_ids, id, |row| Arc::new(
+    row
+));
 
 by_id_loader!(RunKey, Run, runs::by_ids, id);
 
+// The relations a nested page reads by the hundred hold shared rows: the loader hands
+// every asker a copy of its value, which is then a list of pointers, not of rows.
 impl Loader<TeamRolesKey> for Db {
-    type Value = Vec<Role>;
+    type Value = Vec<Arc<Role>>;
     type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[TeamRolesKey],
-    ) -> Result<HashMap<TeamRolesKey, Vec<Role>>, LoadError> {
+    ) -> Result<HashMap<TeamRolesKey, Vec<Arc<Role>>>, LoadError> {
         let rows = with_conn!(self, |conn| teams::roles_of_teams(
             &mut conn,
             self.org,
             &ids(keys, |k| k.0)
         ))?;
-        Ok(group(keys, rows, |role| TeamRolesKey(role.team_id)))
+        Ok(group(keys, rows.into_iter().map(Arc::new), |role| {
+            TeamRolesKey(role.team_id)
+        }))
     }
 }
 
 impl Loader<RunStepsKey> for Db {
-    type Value = Vec<RunStep>;
+    type Value = Vec<Arc<RunStep>>;
     type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[RunStepsKey],
-    ) -> Result<HashMap<RunStepsKey, Vec<RunStep>>, LoadError> {
+    ) -> Result<HashMap<RunStepsKey, Vec<Arc<RunStep>>>, LoadError> {
         let rows = with_conn!(self, |conn| runs::steps_of_runs(
             &mut conn,
             self.org,
             &ids(keys, |k| k.0)
         ))?;
-        Ok(group(keys, rows, |step| RunStepsKey(step.run_id)))
+        Ok(group(keys, rows.into_iter().map(Arc::new), |step| {
+            RunStepsKey(step.run_id)
+        }))
     }
 }
 
@@ -287,13 +307,13 @@ impl Loader<RunEventsKey> for Db {
 }
 
 impl Loader<TeamRunsKey> for Db {
-    type Value = Vec<Run>;
+    type Value = Vec<Arc<Run>>;
     type Error = LoadError;
 
     async fn load(
         &self,
         keys: &[TeamRunsKey],
-    ) -> Result<HashMap<TeamRunsKey, Vec<Run>>, LoadError> {
+    ) -> Result<HashMap<TeamRunsKey, Vec<Arc<Run>>>, LoadError> {
         // Teams asking for the same window (the usual case) share one statement.
         let mut by_window: HashMap<(RunFilter, Window), Vec<TeamRunsKey>> = HashMap::new();
         for key in keys {
@@ -308,11 +328,13 @@ impl Loader<TeamRunsKey> for Db {
             let rows = with_conn!(self, |conn| runs::recent_by_teams(
                 &mut conn, self.org, &team_ids, filter, window
             ))?;
-            result.extend(group(&window_keys, rows, |run| TeamRunsKey {
-                // Rows are selected by team, so every one has a team.
-                team_id: run.team_id.unwrap_or_default(),
-                filter,
-                window,
+            result.extend(group(&window_keys, rows.into_iter().map(Arc::new), |run| {
+                TeamRunsKey {
+                    // Rows are selected by team, so every one has a team.
+                    team_id: run.team_id.unwrap_or_default(),
+                    filter,
+                    window,
+                }
             }));
         }
         Ok(result)

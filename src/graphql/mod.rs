@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod billing;
 pub mod context;
+pub mod eager;
 pub mod errors;
 pub mod executor;
 pub mod limits;
@@ -70,7 +71,8 @@ pub fn build(state: Option<AppState>, limits: &Limits) -> AppSchema {
         subscription::Subscription,
     )
     // No extensions: with one, every field of every response passes through them
-    // (see `executor`, which does their work around the schema).
+    // (see `executor`, which does their work around the schema), and `eager` objects
+    // would bypass them.
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(limits.max_recursive_depth)

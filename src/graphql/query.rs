@@ -1,7 +1,9 @@
 use super::types::audit::{AuditLogFilterInput, AuditLogsTotal, list_audit_logs};
 use crate::audit::AuditLog;
+use crate::graphql::eager::Eager;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
+use std::sync::Arc;
 
 use super::context::{ContextExt, parse_id};
 use super::errors::{GqlResult, to_gql};
@@ -112,7 +114,7 @@ impl Query {
         last: Option<i32>,
         #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
+    ) -> async_graphql::Result<Connection<Cursor, Eager<Team>, TeamsTotal>> {
         list_teams(ctx, filter, order_by, first, after, last, before).await
     }
 
@@ -134,7 +136,7 @@ impl Query {
         ctx: &Context<'_>,
         #[graphql(desc = "The role's `id`; roles of other organizations read as NOT_FOUND.")]
         id: ID,
-    ) -> async_graphql::Result<Option<Role>> {
+    ) -> async_graphql::Result<Option<Arc<Role>>> {
         let loaders = ctx.loaders()?;
         let id = parse_id(&id, "role").gql()?;
         found(loaders.load_one(RoleKey(id)).await.gql()?, "role")

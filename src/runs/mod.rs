@@ -395,7 +395,7 @@ pub struct StepInput {
 
 /// A run's steps rolled up as phase results: per phase (its template code, or
 /// `Phase <n>`) its name, status, response and time, then the totals and success rate.
-pub fn phase_results(steps: &[RunStep]) -> serde_json::Value {
+pub fn phase_results<S: std::ops::Deref<Target = RunStep>>(steps: &[S]) -> serde_json::Value {
     let mut phases = serde_json::Map::new();
     for step in steps {
         let input: Option<StepInput> = step

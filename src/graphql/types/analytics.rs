@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
+use std::sync::Arc;
 
 use crate::db::Id;
 use crate::graphql::context::ContextExt;
@@ -126,7 +127,7 @@ impl RoleUtilization {
     }
 
     /// The role (its title and model); null once removed.
-    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<Role>>> {
         ctx.loaders()?.load_one(RoleKey(self.0.role_id)).await.gql()
     }
 

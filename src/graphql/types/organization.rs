@@ -1,3 +1,4 @@
+use crate::graphql::eager::Eager;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object};
 use chrono::{DateTime, Utc};
@@ -100,7 +101,7 @@ impl Organization {
         last: Option<i32>,
         #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
+    ) -> async_graphql::Result<Connection<Cursor, Eager<Team>, TeamsTotal>> {
         list_teams(ctx, filter, order_by, first, after, last, before).await
     }
 

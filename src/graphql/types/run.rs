@@ -1,6 +1,8 @@
+use crate::graphql::eager::Eager;
 use crate::scheduling::autoscheduler::{SchedulerInputs, SchedulerReport};
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::GqlResult;
@@ -198,13 +200,14 @@ impl Run {
     }
 
     /// The run's steps in order.
-    async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RunStep>> {
-        Ok(ctx
-            .loaders()?
-            .load_one(RunStepsKey(self.id))
-            .await
-            .gql()?
-            .unwrap_or_default())
+    async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Eager<Arc<RunStep>>>> {
+        Ok(Eager::all(
+            ctx.loaders()?
+                .load_one(RunStepsKey(self.id))
+                .await
+                .gql()?
+                .unwrap_or_default(),
+        ))
     }
 
     /// How far the run has got.
@@ -367,7 +370,7 @@ pub struct RoleBreakdown {
 #[async_graphql::ComplexObject]
 impl RoleBreakdown {
     /// The role as it is now (null once removed).
-    async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+    async fn agent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Arc<Role>>> {
         let Some(role) = self.role_id else {
             return Ok(None);
         };
@@ -562,11 +565,16 @@ impl RunStep {
     }
 
     /// The role that performs the step (null once the role is removed).
-    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Eager<Arc<Role>>>> {
         let Some(role) = self.role_id else {
             return Ok(None);
         };
-        ctx.loaders()?.load_one(RoleKey(role)).await.gql()
+        Ok(ctx
+            .loaders()?
+            .load_one(RoleKey(role))
+            .await
+            .gql()?
+            .map(Eager))
     }
 
     /// The run the step belongs to.

@@ -1,6 +1,8 @@
+use crate::graphql::eager::Eager;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 use super::{Cursor, page, probe};
 use crate::error::AppError;
@@ -113,7 +115,7 @@ impl Team {
         filter: Option<RoleFilterInput>,
         #[graphql(desc = "The order of the list; by position, ascending, when omitted.")]
         order_by: Option<RoleOrderInput>,
-    ) -> async_graphql::Result<Vec<Role>> {
+    ) -> async_graphql::Result<Vec<Eager<Arc<Role>>>> {
         let mut roles = self.all_roles(ctx).await?;
         if let Some(filter) = filter {
             roles.retain(|r| {
@@ -136,7 +138,7 @@ impl Team {
         if order.direction == Some(SortDirection::Desc) {
             roles.reverse();
         }
-        Ok(roles)
+        Ok(Eager::all(roles))
     }
 
     /// Number of roles.
@@ -173,7 +175,7 @@ impl Team {
         last: Option<i32>,
         #[graphql(desc = "Page backward from this cursor: a page's `pageInfo.startCursor`.")]
         before: Option<String>,
-    ) -> async_graphql::Result<Connection<Cursor, Run, TeamRunsTotal>> {
+    ) -> async_graphql::Result<Connection<Cursor, Eager<Arc<Run>>, TeamRunsTotal>> {
         let loaders = ctx.loaders()?;
         let filter = RunFilter {
             status: filter.and_then(|f| f.status),
@@ -201,7 +203,7 @@ impl Team {
         };
         let rows = loaders.load_one(key).await.gql()?.unwrap_or_default();
         Ok(page(
-            rows,
+            Eager::all(rows),
             window,
             TeamRunsTotal {
                 key: count_key,
@@ -212,7 +214,7 @@ impl Team {
 }
 
 impl Team {
-    async fn all_roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+    async fn all_roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Arc<Role>>> {
         Ok(ctx
             .loaders()?
             .load_one(TeamRolesKey(self.id))
@@ -325,7 +327,7 @@ pub async fn list_teams(
     after: Option<String>,
     last: Option<i32>,
     before: Option<String>,
-) -> async_graphql::Result<Connection<Cursor, Team, TeamsTotal>> {
+) -> async_graphql::Result<Connection<Cursor, Eager<Team>, TeamsTotal>> {
     let actor = ctx.actor()?;
     let org = actor.organization_id;
     let filter = filter.unwrap_or_default();
@@ -362,7 +364,7 @@ pub async fn list_teams(
         .await
         .map_err(AppError::from)
         .gql()?;
-    Ok(page(rows, window, TeamsTotal { filter, total }))
+    Ok(page(Eager::all(rows), window, TeamsTotal { filter, total }))
 }
 
 /// An AI agent of a team.
