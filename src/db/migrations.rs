@@ -33,6 +33,7 @@ pub async fn run(url: &str, direction: Direction) -> Result<Vec<String>, DbError
             apply(&mut conn, POSTGRES, direction)
         }
         Backend::Sqlite => {
+            super::prepare_sqlite();
             let mut conn =
                 SqliteConnection::establish(&url).map_err(|e| DbError::Migration(e.to_string()))?;
             // Foreign keys are off while migrating, as SQLite's table rebuilds need
