@@ -415,11 +415,7 @@ async fn concurrency_limit(backend: Backend) {
         max_concurrent_requests: 1,
         ..Limits::default()
     };
-    let engine = EngineConfig {
-        simulated_step_delay_ms: 1_500,
-        ..test_engine()
-    };
-    let Some(app) = TestApp::spawn_configured(backend, limits, engine).await else {
+    let Some(app) = with_slow_agent(backend, limits, 1_500).await else {
         return;
     };
     let token = app.sign_up("acme").await;
@@ -446,6 +442,15 @@ async fn concurrency_limit(backend: Backend) {
         200
     );
     app.finish().await;
+}
+
+/// A gateway whose agents take `delay_ms` to answer.
+async fn with_slow_agent(backend: Backend, limits: Limits, delay_ms: u64) -> Option<TestApp> {
+    let engine = EngineConfig {
+        simulated_step_delay_ms: delay_ms,
+        ..test_engine()
+    };
+    TestApp::spawn_configured(backend, limits, engine).await
 }
 
 /// A `sendMessage` whose reply takes the engine's step delay (the future waits on it).
@@ -481,11 +486,7 @@ async fn queries_take_turns(backend: Backend) {
         max_concurrent_queries: 1,
         ..Limits::default()
     };
-    let engine = EngineConfig {
-        simulated_step_delay_ms: 3_000,
-        ..test_engine()
-    };
-    let Some(app) = TestApp::spawn_configured(backend, limits, engine).await else {
+    let Some(app) = with_slow_agent(backend, limits, 3_000).await else {
         return;
     };
     let token = app.sign_up("acme").await;

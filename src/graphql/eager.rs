@@ -107,6 +107,8 @@ fn plain_fields<'a, T: OutputType>(
     true
 }
 
+/// `fields` of `root`: leaves one after another, then the relations side by side, the
+/// answer in selection order.
 async fn resolve_fields<'a, T: ContainerType + Sync>(
     ctx: &ContextSelectionSet<'a>,
     root: &'a T,
