@@ -237,19 +237,7 @@ async fn postgres_restart_under_load() {
         .await
         .expect("gateway starts");
     let token = app.sign_up("faults").await;
-    let roles: Vec<_> = (0..5)
-        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
-        .collect();
-    let team = app
-        .data(
-            Some(&token),
-            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
-            json!({ "input": { "name": "Resilient", "monthlyBudget": "1000", "roles": roles } }),
-        )
-        .await["createTeam"]["team"]["id"]
-        .as_str()
-        .expect("team id")
-        .to_string();
+    let team = app.team_of_agents(&token, "Resilient", "1000", 5).await;
     let mut runs = Vec::new();
     for i in 0..4 {
         let data = app
@@ -385,19 +373,7 @@ async fn postgres_restart_under_load() {
             assert_eq!(step["status"], "COMPLETED", "{run:#}");
             assert!(step["output"]["content"].is_string(), "{run:#}");
         }
-        let events = run["events"].as_array().expect("events");
-        let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
-        assert_eq!(
-            seqs,
-            (1..=events.len() as i64).collect::<Vec<_>>(),
-            "{run:#}"
-        );
-        let mut completed: Vec<i64> = events
-            .iter()
-            .filter(|e| e["kind"] == "STEP_COMPLETED")
-            .filter_map(|e| e["step"]["position"].as_i64())
-            .collect();
-        completed.sort_unstable();
+        let completed = common::completed_positions(&run);
         let positions: Vec<i64> = steps
             .iter()
             .filter_map(|s| s["position"].as_i64())

@@ -32,20 +32,7 @@ async fn scrape(app: &TestApp) -> String {
 
 async fn metrics_count_what_was_served(app: &TestApp) {
     let token = app.sign_up("metrics").await;
-    let roles: Vec<_> = (0..2)
-        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
-        .collect();
-    let data = app
-        .data(
-            Some(&token),
-            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
-            json!({ "input": { "name": "Counted", "monthlyBudget": "100", "roles": roles } }),
-        )
-        .await;
-    let team = data["createTeam"]["team"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let team = app.team_of_agents(&token, "Counted", "100", 2).await;
     app.data(
         Some(&token),
         "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",

@@ -250,20 +250,8 @@ async fn runs_survive_sigkill(backend: Backend) {
         );
         spent += run_cost;
         let events = run["events"].as_array().unwrap();
-        let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert_eq!(
-            seqs,
-            (1..=events.len() as i64).collect::<Vec<_>>(),
-            "gapless log: {run:#}"
-        );
-        let mut completed: Vec<i64> = events
-            .iter()
-            .filter(|e| e["kind"] == "STEP_COMPLETED")
-            .map(|e| e["step"]["position"].as_i64().unwrap())
-            .collect();
-        completed.sort();
-        assert_eq!(
-            completed,
+            common::completed_positions(run),
             [0, 1, 2, 3],
             "each step completed exactly once: {run:#}"
         );

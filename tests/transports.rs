@@ -17,23 +17,6 @@ const RUN_UPDATES: &str = "subscription($id: ID!) { runUpdates(runId: $id) { seq
 const RUNS_CHANGED: &str =
     "subscription { runsChanged(includeProgress: true) { kind runId status } }";
 
-async fn team(app: &TestApp, token: &str, roles: usize) -> String {
-    let roles: Vec<Value> = (0..roles)
-        .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
-        .collect();
-    let data = app
-        .data(
-            Some(token),
-            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
-            json!({ "input": { "name": "Streamers", "monthlyBudget": "1000", "roles": roles } }),
-        )
-        .await;
-    data["createTeam"]["team"]["id"]
-        .as_str()
-        .expect("team id")
-        .to_string()
-}
-
 async fn start_run(app: &TestApp, token: &str, team: &str) -> String {
     let data = app
         .data(
@@ -149,7 +132,7 @@ fn assert_whole_run(events: &[Value], steps: usize) {
 
 async fn sse_streams_a_run_and_completes(app: &TestApp) {
     let token = app.sign_up("sse").await;
-    let team = team(app, &token, 3).await;
+    let team = app.team_of_agents(&token, "Streamers", "1000", 3).await;
     let run = start_run(app, &token, &team).await;
     let mut response = open_stream(
         app,
@@ -207,7 +190,7 @@ async fn sse_streams_a_run_and_completes(app: &TestApp) {
 
 async fn multipart_streams_a_live_run(app: &TestApp) {
     let token = app.sign_up("multipart").await;
-    let team = team(app, &token, 2).await;
+    let team = app.team_of_agents(&token, "Streamers", "1000", 2).await;
     // Subscribed before the run exists: every event arrives live.
     let mut changes = open_stream(
         app,

@@ -365,6 +365,31 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Creates team `name` with `agents` senior roles (`Agent 0`, `Agent 1`, ...) and
+    /// returns its id.
+    pub async fn team_of_agents(
+        &self,
+        token: &str,
+        name: &str,
+        monthly_budget: &str,
+        agents: usize,
+    ) -> String {
+        let roles: Vec<Value> = (0..agents)
+            .map(|i| json!({ "title": format!("Agent {i}"), "expertise": "SENIOR" }))
+            .collect();
+        let data = self
+            .data(
+                Some(token),
+                "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } } }",
+                json!({ "input": { "name": name, "monthlyBudget": monthly_budget, "roles": roles } }),
+            )
+            .await;
+        data["createTeam"]["team"]["id"]
+            .as_str()
+            .expect("team id")
+            .to_string()
+    }
+
     /// Signs up an organization `slug` and returns its admin's token.
     pub async fn sign_up(&self, slug: &str) -> String {
         let data = self
@@ -471,4 +496,23 @@ pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"]
         .as_str()
         .unwrap_or_else(|| panic!("no error field in {body:#}"))
+}
+
+/// The positions of a run's STEP_COMPLETED events, sorted, once its event log (`events
+/// { seq kind step { position } }`) is checked gapless from seq 1.
+pub fn completed_positions(run: &Value) -> Vec<i64> {
+    let events = run["events"].as_array().expect("events");
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as i64).collect::<Vec<_>>(),
+        "gapless log: {run:#}"
+    );
+    let mut completed: Vec<i64> = events
+        .iter()
+        .filter(|e| e["kind"] == "STEP_COMPLETED")
+        .filter_map(|e| e["step"]["position"].as_i64())
+        .collect();
+    completed.sort_unstable();
+    completed
 }
