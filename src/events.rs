@@ -39,9 +39,11 @@ pub enum Event {
         organization_id: Id,
         team_id: Id,
         kind: ChangeKind,
+        /// The team as it is after the change, read once for all subscribers.
+        team: Arc<SharedRead<Option<crate::teams::Team>>>,
     },
     /// A committed run event.
-    Run(Arc<RunEvent>),
+    Run(Arc<SharedRunEvent>),
     /// A row was appended to an organization's audit trail.
     Audit(Arc<crate::audit::AuditLog>),
     /// A schedule was created, changed or cancelled.
@@ -55,6 +57,76 @@ pub enum Event {
     /// Events may have been missed (the listener reconnected): subscribers re-read
     /// the event log.
     Resync,
+}
+
+impl Event {
+    /// A team changed: its subscribers read it at most once between them.
+    pub fn team_changed(organization_id: Id, team_id: Id, kind: ChangeKind) -> Event {
+        Event::TeamChanged {
+            organization_id,
+            team_id,
+            kind,
+            team: Arc::default(),
+        }
+    }
+}
+
+/// A read made for every subscriber of one published event: the first subscriber that
+/// needs it reads, the others wait for that answer and share it, so an event costs one
+/// read however many subscribers watch it. A failed read is not kept: the next asker
+/// tries again. Subscriptions deliver an event only within its organization, so every
+/// sharer may see what the first one read.
+pub struct SharedRead<T>(tokio::sync::OnceCell<T>);
+
+impl<T> Default for SharedRead<T> {
+    fn default() -> Self {
+        SharedRead(tokio::sync::OnceCell::new())
+    }
+}
+
+impl<T> std::fmt::Debug for SharedRead<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.initialized() {
+            "SharedRead(read)"
+        } else {
+            "SharedRead(unread)"
+        })
+    }
+}
+
+impl<T: Clone> SharedRead<T> {
+    /// The shared answer, reading it with `read` if no subscriber has yet.
+    pub async fn get_or_read<E, F>(&self, read: impl FnOnce() -> F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.0.get_or_try_init(read).await.cloned()
+    }
+}
+
+/// A run event as subscribers receive it, with the run read once for all of them.
+#[derive(Debug)]
+pub struct SharedRunEvent {
+    pub event: RunEvent,
+    /// The run as it is after the event.
+    pub run: SharedRead<Option<crate::runs::Run>>,
+}
+
+impl From<RunEvent> for SharedRunEvent {
+    fn from(event: RunEvent) -> Self {
+        SharedRunEvent {
+            event,
+            run: SharedRead::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for SharedRunEvent {
+    type Target = RunEvent;
+
+    fn deref(&self) -> &RunEvent {
+        &self.event
+    }
 }
 
 /// What happened to a conversation's message.
@@ -189,12 +261,10 @@ impl EventBus {
                 .payload
                 .team_id
                 .filter(|_| event.kind == RunEventKind::Created || event.kind.is_terminal())
-                .map(|team_id| Event::TeamChanged {
-                    organization_id: event.organization_id,
-                    team_id,
-                    kind: ChangeKind::Updated,
+                .map(|team_id| {
+                    Event::team_changed(event.organization_id, team_id, ChangeKind::Updated)
                 });
-            self.publish(Event::Run(Arc::new(event)));
+            self.publish(Event::Run(Arc::new(event.into())));
             if let Some(change) = team_change {
                 self.publish(change);
             }

@@ -313,6 +313,141 @@ backend_tests! {
     vanished => vanished_clients_are_cleaned_up;
 }
 
+/// Nothing executes runs: they stay pending until cancelled.
+fn idle_engine() -> gateway::engine::EngineConfig {
+    gateway::engine::EngineConfig {
+        run_workers: 0,
+        run_schedule_poll_ms: 0,
+        ..common::test_engine()
+    }
+}
+
+/// Cancels `run` and waits until each of `sockets` has its two events (the run's and
+/// its team's): the statements executed meanwhile, and each socket's two payloads.
+/// (A cancellation changes the organization, which makes the next request read the
+/// session again: each starts settled.)
+async fn cancel_watched(
+    app: &TestApp,
+    token: &str,
+    run: &str,
+    sockets: &mut [Socket],
+) -> (u64, Vec<(Value, Value)>) {
+    sessions_settled(app, token).await;
+    let before = app.state.statements.get();
+    app.data(
+        Some(token),
+        "mutation($input: CancelRunInput!) { cancelRun(input: $input) { run { id } } }",
+        json!({ "input": { "id": run } }),
+    )
+    .await;
+    let mut received = Vec::new();
+    for socket in sockets.iter_mut() {
+        let (mut run_event, mut team_event) = (Value::Null, Value::Null);
+        while run_event.is_null() || team_event.is_null() {
+            let message = next(socket).await;
+            assert_eq!(message["type"], "next", "{message}");
+            match message["id"].as_str() {
+                Some("runs") => run_event = message["payload"].clone(),
+                Some("teams") => team_event = message["payload"].clone(),
+                _ => panic!("unexpected message {message}"),
+            }
+        }
+        received.push((run_event, team_event));
+    }
+    (app.state.statements.get() - before, received)
+}
+
+/// On PostgreSQL, waits (at most 5 s) until the session cache is live and a repeated
+/// request reads no session, so that each request costs the same statements.
+async fn sessions_settled(app: &TestApp, token: &str) {
+    if app.db.backend != common::Backend::Postgres {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = app.state.statements.get();
+        app.data(Some(token), "{ viewer { user { id } } }", json!({}))
+            .await;
+        if app.state.statements.get() == before || tokio::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_live_event_is_read_once_for_all_its_subscribers(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let team = app.team_of_agents(&token, "Crew", "100", 1).await;
+    let mut runs = Vec::new();
+    for job in 0..6 {
+        let data = app
+            .data(
+                Some(&token),
+                "mutation($input: StartRunInput!) { startRun(input: $input) { run { id } } }",
+                json!({ "input": { "teamId": team, "inputs": { "job": job } } }),
+            )
+            .await;
+        runs.push(data["startRun"]["run"]["id"].as_str().unwrap().to_string());
+    }
+    // A background flush may land in any window: each figure is the least of three.
+    let mut alone = u64::MAX;
+    for run in &runs[..3] {
+        alone = alone.min(cancel_watched(app, &token, run, &mut []).await.0);
+    }
+
+    let subscribers = 12;
+    let mut sockets = Vec::new();
+    for _ in 0..subscribers {
+        let mut socket = initialised(app, "graphql-transport-ws", &token).await;
+        for (id, query) in [
+            (
+                "runs",
+                "subscription { runsChanged { kind run { id status } } }",
+            ),
+            (
+                "teams",
+                "subscription { teamsChanged { kind team { name } } }",
+            ),
+        ] {
+            send(
+                &mut socket,
+                json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+            )
+            .await;
+        }
+        sockets.push(socket);
+    }
+    assert_eq!(running(app, 2 * subscribers).await, 2 * subscribers);
+
+    let mut watched = u64::MAX;
+    for run in &runs[3..] {
+        let (statements, received) = cancel_watched(app, &token, run, &mut sockets).await;
+        watched = watched.min(statements);
+        for (run_event, team_event) in received {
+            let change = &run_event["data"]["runsChanged"];
+            assert_eq!(change["kind"], "CANCELLED");
+            assert_eq!(change["run"]["id"], run.as_str());
+            assert_eq!(
+                change["run"]["status"], "CANCELLED",
+                "the run after the event"
+            );
+            let change = &team_event["data"]["teamsChanged"];
+            assert_eq!(change["kind"], "UPDATED");
+            assert_eq!(change["team"]["name"], "Crew");
+        }
+    }
+    assert_eq!(
+        watched - alone,
+        2,
+        "one read of the run and one of the team, however many subscribers"
+    );
+}
+
+backend_tests! {
+    engine = super::idle_engine();
+    read_once => a_live_event_is_read_once_for_all_its_subscribers;
+}
+
 backend_tests! {
     transport_ws => transport_ws_streams_team_changes;
     legacy_ws => legacy_graphql_ws_streams_team_changes;

@@ -438,11 +438,9 @@ pub(crate) fn maybe<T, U>(value: MaybeUndefined<T>, f: impl FnOnce(T) -> U) -> O
 }
 
 fn team_changed(ctx: &Context<'_>, organization_id: Id, team_id: Id, kind: ChangeKind) {
-    ctx.state().bus.publish(Event::TeamChanged {
-        organization_id,
-        team_id,
-        kind,
-    });
+    ctx.state()
+        .bus
+        .publish(Event::team_changed(organization_id, team_id, kind));
 }
 
 async fn change_access(

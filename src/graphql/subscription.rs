@@ -10,7 +10,7 @@ use super::loaders::TeamKey;
 use super::types::run::RunEventObject;
 use crate::db::{Conn, Id, Pool};
 use crate::error::{AppError, AppResult};
-use crate::events::{ChangeKind, Event};
+use crate::events::{ChangeKind, Event, SharedRead, SharedRunEvent};
 use crate::runs::{RunEvent, RunEventKind, RunStatus, events_from_rows, queries as run_queries};
 use crate::teams::Team;
 
@@ -64,6 +64,7 @@ pub struct ScheduleChange {
 pub struct TeamChange {
     kind: ChangeKind,
     team_id: crate::db::Id,
+    team: Arc<SharedRead<Option<Team>>>,
 }
 
 /// A team was created, changed (including its roles) or deleted.
@@ -79,9 +80,14 @@ impl TeamChange {
         ID(self.team_id.to_string())
     }
 
-    /// The team as it is now; null once deleted.
+    /// The team as it is after the change; null once deleted. Read once for all of
+    /// the change's subscribers.
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
-        ctx.loaders()?.load_one(TeamKey(self.team_id)).await.gql()
+        let loaders = ctx.loaders()?;
+        self.team
+            .get_or_read(|| loaders.load_one(TeamKey(self.team_id)))
+            .await
+            .gql()
     }
 }
 
@@ -118,7 +124,7 @@ impl Subscription {
             for event in replay {
                 last = event.seq;
                 ended = event.kind.is_terminal();
-                yield Ok(RunEventObject(Arc::new(event)));
+                yield Ok(RunEventObject(Arc::new(SharedRunEvent::from(event))));
             }
             while !ended {
                 let fill = match receiver.recv().await {
@@ -145,7 +151,7 @@ impl Subscription {
                             for event in events {
                                 last = event.seq;
                                 ended = event.kind.is_terminal();
-                                yield Ok(RunEventObject(Arc::new(event)));
+                                yield Ok(RunEventObject(Arc::new(SharedRunEvent::from(event))));
                             }
                         }
                         Err(error) => {
@@ -273,8 +279,8 @@ impl Subscription {
         Ok(async_stream::stream! {
             loop {
                 match receiver.recv().await {
-                    Ok(Event::TeamChanged { organization_id: org, team_id, kind }) if org == organization_id => {
-                        yield TeamChange { kind, team_id };
+                    Ok(Event::TeamChanged { organization_id: org, team_id, kind, team }) if org == organization_id => {
+                        yield TeamChange { kind, team_id, team };
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,

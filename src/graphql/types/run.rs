@@ -9,7 +9,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{RoleKey, RunEventsKey, RunKey, RunStepsKey, TeamKey, UserKey};
 use crate::graphql::scalars::Decimal;
 use crate::runs::{
-    Progress, Run, RunEvent, RunEventKind, RunKind, RunStatus, RunStep, StepStatus, StepSummary,
+    Progress, Run, RunEventKind, RunKind, RunStatus, RunStep, StepStatus, StepSummary,
 };
 use crate::teams::{Role, Team};
 use crate::users::User;
@@ -295,7 +295,7 @@ impl Run {
             .into_iter()
             .filter(|e| e.seq > after_seq)
             .take(first)
-            .map(|e| RunEventObject(std::sync::Arc::new(e)))
+            .map(|e| RunEventObject(std::sync::Arc::new(e.into())))
             .collect())
     }
 }
@@ -379,7 +379,7 @@ impl RoleBreakdown {
 }
 
 #[derive(Clone)]
-pub struct RunEventObject(pub std::sync::Arc<RunEvent>);
+pub struct RunEventObject(pub std::sync::Arc<crate::events::SharedRunEvent>);
 
 /// One entry of a run's event log.
 #[Object(name = "RunEvent")]
@@ -429,9 +429,15 @@ impl RunEventObject {
         self.0.created_at.0
     }
 
-    /// The run as it is now.
+    /// The run as it is after the event. A live event's run is read once for all of
+    /// the event's subscribers.
     async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
-        ctx.loaders()?.load_one(RunKey(self.0.run_id)).await.gql()
+        let loaders = ctx.loaders()?;
+        self.0
+            .run
+            .get_or_read(|| loaders.load_one(RunKey(self.0.run_id)))
+            .await
+            .gql()
     }
 }
 
