@@ -9,15 +9,16 @@
 //! - `fanout_latency`: 1,000 WebSocket subscribers (`BENCH_SUBSCRIBERS`), half on
 //!   `runUpdates` of one ten-step run and half on `runsChanged`, in place before the
 //!   run starts with zero step delay (`BENCH_STEP_DELAY_MS`); time from each event's
-//!   commit to its arrival at each subscriber, p50 and p99, and resident memory per idle
-//!   subscription.
+//!   commit to its arrival at each subscriber, p50 and p99, and the server's resident
+//!   memory per idle subscription. The subscribers live in a child process (this
+//!   binary's `fanout_subscribers`), so the server's process holds only the server:
+//!   each process needs a descriptor per subscriber.
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::ws::{Socket, connect, next, send};
+use common::ws::{Socket, connect_url, next, send};
 use common::{Backend, TestApp, test_engine};
 use gateway::config::Limits;
 use gateway::engine::EngineConfig;
@@ -212,61 +213,51 @@ fn rss_kib() -> usize {
         .unwrap_or(0)
 }
 
-async fn fanout_latency(backend: Backend) {
-    let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
-    let delay = env_usize("BENCH_STEP_DELAY_MS", 0) as u64;
-    // No workers yet: the run waits until every subscriber is in place.
-    let engine = EngineConfig {
-        run_workers: 0,
-        simulated_step_delay_ms: delay,
-        ..test_engine()
-    };
-    let Some(app) = TestApp::spawn_with_engine(backend, engine.clone()).await else {
+/// This process's limit on open file descriptors.
+fn open_files_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        })
+        .unwrap_or(usize::MAX)
+}
+
+/// How the subscribers' process reports: this prefix, then JSON.
+const REPORT: &str = "fanout report: ";
+
+/// The subscribers of `fanout_latency`, in their own process: it starts this binary
+/// with `BENCH_FANOUT_URL`, `_TOKEN` and `_RUN` set, and reads the report line.
+/// Every subscriber must see the run's events in order, without a gap, up to
+/// COMPLETED; the report gives the delay from each live event's commit to its arrival.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: the subscribers' process of fanout_latency"]
+async fn fanout_subscribers() {
+    let Ok(url) = std::env::var("BENCH_FANOUT_URL") else {
+        println!("fanout_subscribers runs only as fanout_latency's child process");
         return;
     };
-    let token = sign_up(&app).await;
-    let team = team_with_roles(&app, &token, 10, "Bench").await;
-    let run = start_run(&app, &token, &team, 0).await;
-
-    let before = rss_kib();
-    let connected = Arc::new(tokio::sync::Barrier::new(subscribers + 1));
+    let var = |name: &str| std::env::var(name).expect(name);
+    let (token, run) = (var("BENCH_FANOUT_TOKEN"), var("BENCH_FANOUT_RUN"));
+    let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
     let mut tasks = Vec::new();
     for i in 0..subscribers {
-        let socket = connect(&app, "graphql-transport-ws").await;
+        let socket = connect_url(&url, "graphql-transport-ws").await;
         let watch = if i % 2 == 0 {
             Watch::RunUpdates
         } else {
             Watch::RunsChanged
         };
-        let (token, run, connected) = (token.clone(), run.clone(), connected.clone());
-        tasks.push(tokio::spawn(async move {
-            connected.wait().await;
-            subscribe(socket, token, run, watch).await
-        }));
+        tasks.push(tokio::spawn(subscribe(
+            socket,
+            token.clone(),
+            run.clone(),
+            watch,
+        )));
     }
-    connected.wait().await;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while app.state.live.subscriptions.get() < subscribers && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.state.live.subscriptions.get(), subscribers);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    // Server and test clients share this process: an upper bound per subscription.
-    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
-
-    let ready = chrono::Utc::now();
-    let workers = gateway::engine::Engine::start(
-        &EngineConfig {
-            run_workers: 1,
-            ..engine
-        },
-        app.state.pool.clone(),
-        app.state.bus.clone(),
-        app.state.runs.clone(),
-        app.state.settings.clone(),
-    )
-    .expect("workers start");
-    app.state.runs.wake();
     let mut latencies = Vec::new();
     for task in tasks {
         let received = task.await.expect("subscriber");
@@ -285,25 +276,101 @@ async fn fanout_latency(backend: Backend) {
             Some(json!("COMPLETED")),
             "every subscriber sees the run complete"
         );
-        for (event, arrived) in received {
+        // The run's first event (CREATED) was stored before anyone subscribed.
+        for (event, arrived) in received.into_iter().filter(|(e, _)| e["seq"] != 1) {
             let created: chrono::DateTime<chrono::Utc> =
                 event["createdAt"].as_str().unwrap().parse().unwrap();
-            if created > ready {
-                latencies.push((arrived - created).num_microseconds().unwrap() as f64 / 1000.0);
-            }
+            latencies.push((arrived - created).num_microseconds().unwrap() as f64 / 1000.0);
         }
     }
-    workers.stop().await;
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let pick = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
     println!(
-        "fanout_latency {backend:?}: {subscribers} subscribers (half runUpdates, half runsChanged), \
-         step delay {delay} ms, {} live deliveries: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         {:.1} KiB resident per idle subscription (server and client, one process)",
-        latencies.len(),
-        pick(0.5),
-        pick(0.99),
-        latencies.last().copied().unwrap_or_default(),
+        "{REPORT}{}",
+        json!({
+            "deliveries": latencies.len(),
+            "p50": pick(0.5),
+            "p99": pick(0.99),
+            "max": latencies.last().copied().unwrap_or_default(),
+        })
+    );
+}
+
+async fn fanout_latency(backend: Backend) {
+    let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
+    assert!(
+        open_files_limit() > subscribers + 512,
+        "{subscribers} subscribers need more open files: raise `ulimit -n` above {}",
+        subscribers + 512
+    );
+    let delay = env_usize("BENCH_STEP_DELAY_MS", 0) as u64;
+    // No workers yet: the run waits until every subscriber is in place.
+    let engine = EngineConfig {
+        run_workers: 0,
+        simulated_step_delay_ms: delay,
+        ..test_engine()
+    };
+    let Some(app) = TestApp::spawn_with_engine(backend, engine.clone()).await else {
+        return;
+    };
+    let token = sign_up(&app).await;
+    let team = team_with_roles(&app, &token, 10, "Bench").await;
+    let run = start_run(&app, &token, &team, 0).await;
+
+    let before = rss_kib();
+    let started = Instant::now();
+    let child = tokio::process::Command::new(std::env::current_exe().expect("this binary"))
+        .args(["fanout_subscribers", "--exact", "--ignored", "--nocapture"])
+        .env("BENCH_FANOUT_URL", app.url("/graphql"))
+        .env("BENCH_FANOUT_TOKEN", &token)
+        .env("BENCH_FANOUT_RUN", &run)
+        .env("BENCH_SUBSCRIBERS", subscribers.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the subscribers' process starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while app.state.live.subscriptions.get() < subscribers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.live.subscriptions.get(), subscribers);
+    let in_place = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+
+    let workers = gateway::engine::Engine::start(
+        &EngineConfig {
+            run_workers: 1,
+            ..engine
+        },
+        app.state.pool.clone(),
+        app.state.bus.clone(),
+        app.state.runs.clone(),
+        app.state.settings.clone(),
+    )
+    .expect("workers start");
+    app.state.runs.wake();
+    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .expect("the subscribers finish within 5 minutes")
+        .expect("the subscribers' output");
+    workers.stop().await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the subscribers failed: {stdout}");
+    let report: Value = stdout
+        .lines()
+        .find_map(|line| line.split_once(REPORT))
+        .map(|(_, json)| serde_json::from_str(json).expect("a JSON report"))
+        .expect("the subscribers report");
+    println!(
+        "fanout_latency {backend:?}: {subscribers} subscribers (half runUpdates, half runsChanged) \
+         in place after {:.1} s, step delay {delay} ms, {} live deliveries: p50 {:.1} ms, \
+         p99 {:.1} ms, max {:.1} ms; {:.1} KiB of server resident memory per idle subscription",
+        in_place.as_secs_f64(),
+        report["deliveries"],
+        report["p50"].as_f64().unwrap_or_default(),
+        report["p99"].as_f64().unwrap_or_default(),
+        report["max"].as_f64().unwrap_or_default(),
         per_subscription
     );
     app.finish().await;
