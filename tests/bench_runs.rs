@@ -16,6 +16,10 @@
 
 mod common;
 
+// The gateway binary's allocator, so that memory and speed are the server's own.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use common::ws::{Socket, connect_url, next, send};

@@ -146,7 +146,8 @@ impl Subscription {
                     Err(RecvError::Closed) => break,
                 };
                 if fill {
-                    match stored_events(&pool, org, id, last).await {
+                    // Boxed: held inline, the read would enlarge every idle subscription.
+                    match Box::pin(stored_events(&pool, org, id, last)).await {
                         Ok(events) => {
                             for event in events {
                                 last = event.seq;

@@ -70,9 +70,10 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         idle: Duration::from_secs(server.limits.ws_idle_timeout_seconds.max(1)),
     };
     upgrade
-        // GraphQL messages are small and most connections idle: 4 KiB of read buffer
-        // instead of 128, and each message written out as it is sent.
-        .read_buffer_size(4 * 1024)
+        // GraphQL messages are small and most connections idle: 1 KiB of read buffer
+        // instead of 128 (it grows to fit a larger frame), and each message written out
+        // as it is sent.
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {

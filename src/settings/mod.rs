@@ -145,7 +145,9 @@ pub fn stored_text(data_type: SettingType, value: &serde_json::Value) -> AppResu
 /// Seals and opens secret settings with the configured AES-256-GCM key.
 #[derive(Clone)]
 pub struct SettingsCipher {
-    cipher: Aes256Gcm,
+    // Shared: the key schedule is about a kilobyte, and every WebSocket connection
+    // keeps copies of the state that holds it.
+    cipher: std::sync::Arc<Aes256Gcm>,
 }
 
 impl std::fmt::Debug for SettingsCipher {
@@ -160,7 +162,7 @@ const SEALED: &str = "v1:";
 impl SettingsCipher {
     pub fn new(key: &[u8; 32]) -> SettingsCipher {
         SettingsCipher {
-            cipher: Aes256Gcm::new(key.into()),
+            cipher: std::sync::Arc::new(Aes256Gcm::new(key.into())),
         }
     }
 
