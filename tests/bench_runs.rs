@@ -204,30 +204,22 @@ async fn subscribe(
     }
 }
 
+/// The number in column `column` (from 0) of the line of `/proc/self/<file>` that
+/// starts with `label`.
+fn proc_self_number(file: &str, label: &str, column: usize) -> Option<usize> {
+    let text = std::fs::read_to_string(format!("/proc/self/{file}")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(label))?;
+    line.split_whitespace().nth(column)?.parse().ok()
+}
+
 /// This process's resident memory, in KiB.
 fn rss_kib() -> usize {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    proc_self_number("status", "VmRSS:", 1).unwrap_or(0)
 }
 
 /// This process's limit on open file descriptors.
 fn open_files_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|limits| {
-            limits
-                .lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
-        })
-        .unwrap_or(usize::MAX)
+    proc_self_number("limits", "Max open files", 3).unwrap_or(usize::MAX)
 }
 
 /// How the subscribers' process reports: this prefix, then JSON.
