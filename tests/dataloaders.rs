@@ -174,12 +174,8 @@ async fn nested_query_costs_one_statement_per_level(app: &TestApp) {
     assert_eq!(large_count, 7, "one statement per level");
     // On PostgreSQL a warm session token costs no statement: only the six levels.
     if app.db.backend == common::Backend::Postgres {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let mut warm = statements_for(app, &large, 25).await.0;
-        while warm != 6 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            warm = statements_for(app, &large, 25).await.0;
-        }
+        app.sessions_settled(&large).await;
+        let warm = statements_for(app, &large, 25).await.0;
         assert_eq!(warm, 6, "a repeated request reads no session");
     }
 }

@@ -529,6 +529,48 @@ async fn postgres_queries_take_turns() {
     queries_take_turns(Backend::Postgres).await;
 }
 
+/// On PostgreSQL a query can be held open (another session locks the table it reads):
+/// while it holds the only turn, even a query that reads nothing waits, and is
+/// answered once the held one ends. (SQLite readers cannot be held this way.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_held_turn_makes_queries_wait() {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let limits = Limits {
+        max_concurrent_queries: 1,
+        ..Limits::default()
+    };
+    let Some(app) = TestApp::spawn_with(Backend::Postgres, limits).await else {
+        return;
+    };
+    let token = app.sign_up("acme").await;
+    let mut locker = diesel_async::AsyncPgConnection::establish(&app.db.url)
+        .await
+        .expect("connects");
+    locker
+        .batch_execute("BEGIN; LOCK TABLE teams IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks the teams");
+    let held = app.gql(Some(&token), "{ teams { nodes { name } } }", json!({}));
+    let waiting = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let answer = app.gql(Some(&token), "{ __typename }", json!({})).await;
+        (answer, started.elapsed())
+    };
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        locker.batch_execute("COMMIT").await.expect("unlocks");
+    };
+    let (held, (answer, waited), ()) = tokio::join!(held, waiting, release);
+    assert_eq!(held, json!({ "data": { "teams": { "nodes": [] } } }));
+    assert_eq!(answer, json!({ "data": { "__typename": "Query" } }));
+    assert!(
+        waited >= Duration::from_millis(1_000),
+        "answered only once the held query ended: {waited:?}"
+    );
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_concurrency_limit() {
     concurrency_limit(Backend::Sqlite).await;

@@ -332,7 +332,7 @@ async fn cancel_watched(
     run: &str,
     sockets: &mut [Socket],
 ) -> (u64, Vec<(Value, Value)>) {
-    sessions_settled(app, token).await;
+    app.sessions_settled(token).await;
     let before = app.state.statements.get();
     app.data(
         Some(token),
@@ -355,24 +355,6 @@ async fn cancel_watched(
         received.push((run_event, team_event));
     }
     (app.state.statements.get() - before, received)
-}
-
-/// On PostgreSQL, waits (at most 5 s) until the session cache is live and a repeated
-/// request reads no session, so that each request costs the same statements.
-async fn sessions_settled(app: &TestApp, token: &str) {
-    if app.db.backend != common::Backend::Postgres {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let before = app.state.statements.get();
-        app.data(Some(token), "{ viewer { user { id } } }", json!({}))
-            .await;
-        if app.state.statements.get() == before || tokio::time::Instant::now() > deadline {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn a_live_event_is_read_once_for_all_its_subscribers(app: &TestApp) {

@@ -390,6 +390,24 @@ impl TestApp {
             .to_string()
     }
 
+    /// On PostgreSQL, waits (at most 5 s) until the session cache is live and a repeated
+    /// request reads no session, so that each request costs the same statements.
+    pub async fn sessions_settled(&self, token: &str) {
+        if self.db.backend != Backend::Postgres {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let before = self.state.statements.get();
+            self.data(Some(token), "{ viewer { user { id } } }", json!({}))
+                .await;
+            if self.state.statements.get() == before || std::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Signs up an organization `slug` and returns its admin's token.
     pub async fn sign_up(&self, slug: &str) -> String {
         let data = self
