@@ -7,7 +7,7 @@
 //! the referenced rows once and broadcasts them locally. The `run_events` table stays
 //! the source of truth; subscribers that notice a gap read it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -39,7 +39,8 @@ pub enum Event {
         organization_id: Id,
         team_id: Id,
         kind: ChangeKind,
-        /// The team as it is after the change, read once for all subscribers.
+        /// The team as it is after the change, read once for all subscribers (see
+        /// [`SharedRead`]).
         team: Arc<SharedRead<Option<crate::teams::Team>>>,
     },
     /// A committed run event.
@@ -76,17 +77,76 @@ impl Event {
 /// read however many subscribers watch it. A failed read is not kept: the next asker
 /// tries again. Subscriptions deliver an event only within its organization, so every
 /// sharer may see what the first one read.
-pub struct SharedRead<T>(tokio::sync::OnceCell<T>);
+///
+/// The answer is kept only while it is among the bus's [`RETAINED_READS`] most recently
+/// filled ones: an event can sit in the bus's buffer long after its subscribers moved
+/// on, and the rows it carries must not stay with it. A subscriber that falls that far
+/// behind reads the row again, as it is then.
+pub struct SharedRead<T> {
+    slot: Arc<Slot<T>>,
+    /// Set when the event is published: the bus that bounds how many answers are kept.
+    retention: OnceLock<Retention>,
+}
+
+struct Slot<T> {
+    state: std::sync::Mutex<SlotState<T>>,
+    /// Wakes the waiters when a read ends, filled or not.
+    read_ended: tokio::sync::Notify,
+}
+
+struct SlotState<T> {
+    value: Option<T>,
+    reading: bool,
+}
+
+impl<T> Slot<T> {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Something kept that the bus may drop to bound its memory.
+trait Forget: Send + Sync {
+    fn forget(&self);
+}
+
+impl<T: Send> Forget for Slot<T> {
+    fn forget(&self) {
+        self.state().value = None;
+    }
+}
+
+/// Clears a slot's `reading` mark however its read ends (done, failed, or the reader
+/// dropped mid-read), so a waiter takes over.
+struct ReadEnds<'a, T>(&'a Slot<T>);
+
+impl<T> Drop for ReadEnds<'_, T> {
+    fn drop(&mut self) {
+        self.0.state().reading = false;
+        self.0.read_ended.notify_waiters();
+    }
+}
 
 impl<T> Default for SharedRead<T> {
     fn default() -> Self {
-        SharedRead(tokio::sync::OnceCell::new())
+        SharedRead {
+            slot: Arc::new(Slot {
+                state: std::sync::Mutex::new(SlotState {
+                    value: None,
+                    reading: false,
+                }),
+                read_ended: tokio::sync::Notify::new(),
+            }),
+            retention: OnceLock::new(),
+        }
     }
 }
 
 impl<T> std::fmt::Debug for SharedRead<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.initialized() {
+        f.write_str(if self.slot.state().value.is_some() {
             "SharedRead(read)"
         } else {
             "SharedRead(unread)"
@@ -94,13 +154,82 @@ impl<T> std::fmt::Debug for SharedRead<T> {
     }
 }
 
-impl<T: Clone> SharedRead<T> {
-    /// The shared answer, reading it with `read` if no subscriber has yet.
+impl<T: Clone + Send + 'static> SharedRead<T> {
+    /// The shared answer, reading it with `read` if no subscriber has (or it was
+    /// forgotten since).
     pub async fn get_or_read<E, F>(&self, read: impl FnOnce() -> F) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.0.get_or_try_init(read).await.cloned()
+        loop {
+            let mut read_ended = std::pin::pin!(self.slot.read_ended.notified());
+            {
+                let mut state = self.slot.state();
+                if let Some(value) = &state.value {
+                    return Ok(value.clone());
+                }
+                if !state.reading {
+                    state.reading = true;
+                    break;
+                }
+                // Registered before the lock is released, so the reader's wake-up
+                // cannot be missed.
+                read_ended.as_mut().enable();
+            }
+            read_ended.await;
+        }
+        let _ends = ReadEnds(&self.slot);
+        let result = read().await;
+        if let Ok(value) = &result {
+            self.slot.state().value = Some(value.clone());
+            if let Some(retention) = self.retention.get() {
+                let slot: Arc<dyn Forget> = self.slot.clone();
+                retention.keep(Arc::downgrade(&slot));
+            }
+        }
+        result
+    }
+
+    fn retained_by(&self, retention: &Retention) {
+        let _ = self.retention.set(retention.clone());
+    }
+}
+
+/// How many filled shared reads the bus keeps at once, across all events.
+pub const RETAINED_READS: usize = 256;
+
+/// The most recently filled shared reads, oldest first; beyond the bound the oldest is
+/// forgotten.
+#[derive(Clone)]
+struct Retention {
+    kept: Arc<std::sync::Mutex<std::collections::VecDeque<std::sync::Weak<dyn Forget>>>>,
+    bound: usize,
+}
+
+impl Retention {
+    fn new(bound: usize) -> Retention {
+        Retention {
+            kept: Arc::default(),
+            bound,
+        }
+    }
+
+    fn keep(&self, slot: std::sync::Weak<dyn Forget>) {
+        let mut dropped = Vec::new();
+        {
+            let mut kept = self
+                .kept
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            kept.push_back(slot);
+            while kept.len() > self.bound {
+                dropped.extend(kept.pop_front());
+            }
+        }
+        // Outside the lock: forgetting takes each slot's own.
+        for slot in dropped.iter().filter_map(std::sync::Weak::upgrade) {
+            slot.forget();
+        }
     }
 }
 
@@ -211,21 +340,34 @@ pub struct EventBus {
     id: uuid::Uuid,
     /// Run events this process committed (not those heard from others), by kind.
     committed: Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>>,
+    /// Bounds the rows that published events keep for their subscribers.
+    retention: Retention,
 }
 
 impl EventBus {
     pub fn new(capacity: usize) -> EventBus {
+        EventBus::with_retained_reads(capacity, RETAINED_READS)
+    }
+
+    /// A bus that keeps at most `reads` filled shared reads.
+    fn with_retained_reads(capacity: usize, reads: usize) -> EventBus {
         let (sender, _) = broadcast::channel(capacity);
         EventBus {
             sender,
             id: uuid::Uuid::new_v4(),
             committed: Arc::default(),
+            retention: Retention::new(reads),
         }
     }
 
     /// Publishes to current subscribers of this process; with none listening the
     /// event is dropped.
     pub fn publish(&self, event: Event) {
+        match &event {
+            Event::Run(run) => run.run.retained_by(&self.retention),
+            Event::TeamChanged { team, .. } => team.retained_by(&self.retention),
+            _ => {}
+        }
         let _ = self.sender.send(event);
     }
 
@@ -441,5 +583,93 @@ impl EventBus {
         .await
         .map_err(|e| e.to_string())?;
         crate::runs::events_from_rows(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::{ChangeKind, Event, EventBus, SharedRead};
+    use crate::db::Id;
+
+    /// Asks `shared` for its answer, counting the reads it makes in `reads`.
+    async fn ask(shared: &SharedRead<u32>, reads: &AtomicUsize, answer: u32) -> u32 {
+        let result: Result<u32, ()> = shared
+            .get_or_read(|| async {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                Ok(answer)
+            })
+            .await;
+        result.unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn concurrent_askers_share_one_read() {
+        let shared = SharedRead::default();
+        let reads = AtomicUsize::new(0);
+        let answers = futures_util::future::join_all((0..8).map(|n| ask(&shared, &reads, n))).await;
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(answers.iter().all(|answer| *answer == answers[0]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_abandoned_read_is_not_kept() {
+        let shared = SharedRead::<u32>::default();
+        let failed: Result<u32, &str> = shared.get_or_read(|| async { Err("down") }).await;
+        assert_eq!(failed, Err("down"));
+        // A reader dropped mid-read hands over to the next asker.
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(20),
+            shared.get_or_read(std::future::pending::<Result<u32, ()>>),
+        )
+        .await;
+        assert!(abandoned.is_err());
+        let reads = AtomicUsize::new(0);
+        assert_eq!(ask(&shared, &reads, 7).await, 7);
+        assert_eq!(ask(&shared, &reads, 8).await, 7);
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_bus_forgets_the_oldest_answers_beyond_its_bound() {
+        let bus = EventBus::with_retained_reads(16, 2);
+        let reads = AtomicUsize::new(0);
+        let mut shared = Vec::new();
+        for n in 0..3 {
+            let read = SharedRead::<u32>::default();
+            read.retained_by(&bus.retention);
+            assert_eq!(ask(&read, &reads, n).await, n);
+            shared.push(read);
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
+        // The two most recent answers are kept; the first was forgotten and is read
+        // again, as it is now.
+        assert_eq!(ask(&shared[2], &reads, 99).await, 2);
+        assert_eq!(ask(&shared[1], &reads, 99).await, 1);
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
+        assert_eq!(ask(&shared[0], &reads, 10).await, 10);
+        assert_eq!(reads.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn published_team_changes_are_bounded_by_the_bus() {
+        let bus = EventBus::new(16);
+        let _listening = bus.subscribe();
+        let event = Event::team_changed(
+            Id(uuid::Uuid::nil()),
+            Id(uuid::Uuid::nil()),
+            ChangeKind::Updated,
+        );
+        let Event::TeamChanged { team, .. } = &event else {
+            unreachable!("team_changed makes a team change");
+        };
+        let team = Arc::clone(team);
+        assert!(team.retention.get().is_none());
+        bus.publish(event);
+        assert!(team.retention.get().is_some());
     }
 }

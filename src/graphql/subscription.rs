@@ -81,7 +81,8 @@ impl TeamChange {
     }
 
     /// The team as it is after the change; null once deleted. Read once for all of
-    /// the change's subscribers.
+    /// the change's subscribers (one that falls hundreds of events behind the others
+    /// reads it again, as it is then).
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
         let loaders = ctx.loaders()?;
         self.team

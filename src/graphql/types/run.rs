@@ -430,7 +430,8 @@ impl RunEventObject {
     }
 
     /// The run as it is after the event. A live event's run is read once for all of
-    /// the event's subscribers.
+    /// the event's subscribers (one that falls hundreds of events behind the others
+    /// reads it again, as it is then).
     async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
         let loaders = ctx.loaders()?;
         self.0
