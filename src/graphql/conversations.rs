@@ -499,10 +499,13 @@ pub async fn message_stream(
     let org = actor.organization_id;
     // Subscribe before the check, so nothing sent after it is missed.
     let mut receiver = ctx.state().bus.subscribe();
-    {
+    // Boxed: a subscription's stream keeps room for its resolver's future as long as
+    // it lives, so the read inline would enlarge every open subscription.
+    Box::pin(async {
         let mut pooled = ctx.db().await?;
-        service::find(&mut pooled.conn(), actor, id).await.gql()?;
-    }
+        service::find(&mut pooled.conn(), actor, id).await.gql()
+    })
+    .await?;
     Ok(async_stream::stream! {
         loop {
             match receiver.recv().await {

@@ -25,9 +25,13 @@ use crate::config::Limits;
 use crate::metrics::{Gauge, Held};
 use crate::state::AppState;
 
-/// The schema with what every operation gets around it.
+/// The schema with what every operation gets around it. Every connection and request
+/// holds one, so a clone is one shared reference.
 #[derive(Clone)]
-pub struct Gateway {
+pub struct Gateway(Arc<GatewayParts>);
+
+/// What a [`Gateway`] shares among its clones.
+pub struct GatewayParts {
     schema: AppSchema,
     state: AppState,
     limits: DocumentLimits,
@@ -37,6 +41,14 @@ pub struct Gateway {
     persisted: Arc<PersistedDocuments>,
     /// Turns for executing queries (see `Limits::concurrent_queries`).
     queries: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = GatewayParts;
+
+    fn deref(&self) -> &GatewayParts {
+        &self.0
+    }
 }
 
 /// The subscriptions running on one connection, kept in the connection's data.
@@ -53,7 +65,7 @@ impl Gateway {
         if let Some(path) = &limits.trusted_documents {
             tracing::info!(path = %path.display(), documents = persisted.trusted_count(), "trusted documents only (admins excepted)");
         }
-        Ok(Gateway {
+        Ok(Gateway(Arc::new(GatewayParts {
             schema: build(Some(state.clone()), limits),
             state,
             limits: DocumentLimits {
@@ -67,7 +79,7 @@ impl Gateway {
             slow,
             persisted: Arc::new(persisted),
             queries: Arc::new(tokio::sync::Semaphore::new(limits.concurrent_queries())),
-        })
+        })))
     }
 
     /// The persisted documents (APQ and trusted) this gateway resolves.

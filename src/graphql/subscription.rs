@@ -118,7 +118,11 @@ impl Subscription {
         // Subscribe before reading the log, so an event committed in between is
         // either in the log or in the channel (and then skipped as a duplicate).
         let mut receiver = state.bus.subscribe();
-        let (status, replay) = status_and_events(&pool, org, id, after_seq).await.gql()?;
+        // Boxed: a subscription's stream keeps room for its resolver's future as long as
+        // it lives, so the read inline would enlarge every open subscription.
+        let (status, replay) = Box::pin(status_and_events(&pool, org, id, after_seq))
+            .await
+            .gql()?;
         Ok(async_stream::stream! {
             let mut last = after_seq;
             let mut ended = status.is_terminal() && replay.is_empty();
@@ -183,10 +187,9 @@ impl Subscription {
         let org = ctx.actor()?.organization_id;
         let team = team_id.map(|id| parse_id(&id, "team")).transpose().gql()?;
         // Another organization's team reads as missing, as everywhere.
+        // Boxed, as in `run_updates`.
         if let Some(team) = team
-            && ctx
-                .loaders()?
-                .load_one(TeamKey(team))
+            && Box::pin(ctx.loaders()?.load_one(TeamKey(team)))
                 .await
                 .gql()?
                 .is_none()

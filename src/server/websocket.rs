@@ -63,12 +63,18 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         header_credential: bearer_from_headers(&parts.headers),
         info: request_info_of(parts),
     };
-    let gateway = server.gateway.clone();
-    let state = server.state.clone();
-    let timing = Timing {
-        keepalive: server.keepalive(),
-        idle: Duration::from_secs(server.limits.ws_idle_timeout_seconds.max(1)),
-    };
+    let request_id = handshake.info.request_id.clone();
+    // Boxed: an idle connection's task keeps only what it still needs inline.
+    let connection = Box::new(Connection {
+        gateway: server.gateway.clone(),
+        state: server.state.clone(),
+        protocol,
+        timing: Timing {
+            keepalive: server.keepalive(),
+            idle: Duration::from_secs(server.limits.ws_idle_timeout_seconds.max(1)),
+        },
+        handshake,
+    });
     upgrade
         // GraphQL messages are small and most connections idle: 1 KiB of read buffer
         // instead of 128 (it grows to fit a larger frame), and each message written out
@@ -79,13 +85,9 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
         .on_upgrade(move |socket| {
             // The connection outlives the upgrade request: its own span and request id
             // carry that request's id into every line it logs.
-            let request_id = handshake.info.request_id.clone();
             let span = tracing::info_span!("ws", request_id = %request_id);
             REQUEST_ID
-                .scope(
-                    request_id,
-                    serve(socket, gateway, state, protocol, timing, handshake),
-                )
+                .scope(request_id, serve(socket, connection))
                 .instrument(span)
         })
         .into_response()
@@ -97,14 +99,23 @@ struct Handshake {
     info: RequestInfo,
 }
 
-async fn serve(
-    socket: Socket,
+/// What a connection starts from.
+struct Connection {
     gateway: Gateway,
     state: AppState,
     protocol: WebSocketProtocols,
     timing: Timing,
     handshake: Handshake,
-) {
+}
+
+async fn serve(socket: Socket, connection: Box<Connection>) {
+    let Connection {
+        gateway,
+        state,
+        protocol,
+        timing,
+        handshake,
+    } = *connection;
     let _open = state.live.websockets.hold();
     let mut draining = std::pin::pin!(state.draining.begun());
     let (mut sink, incoming) = socket.split();
@@ -125,15 +136,17 @@ async fn serve(
         });
     let mut connection = Data::default();
     connection.insert(ConnectionSubscriptions::default());
+    // Only `connection_init` needs these: on the heap, and gone once it has run.
+    let for_init = Box::new((state, handshake));
     let on_init = {
         let initialized = Arc::clone(&initialized);
         move |payload: serde_json::Value| async move {
-            let credential =
-                credential_from_payload(&payload).or(handshake.header_credential.clone());
+            let (state, handshake) = *for_init;
+            let credential = credential_from_payload(&payload).or(handshake.header_credential);
             let context = authenticate(
                 &state,
                 credential.as_deref(),
-                handshake.info.clone(),
+                handshake.info,
                 Batching::Spawned,
             )
             .await;
