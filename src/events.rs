@@ -658,7 +658,6 @@ mod tests {
     #[test]
     fn published_team_changes_are_bounded_by_the_bus() {
         let bus = EventBus::new(16);
-        let _listening = bus.subscribe();
         let event = Event::team_changed(
             Id(uuid::Uuid::nil()),
             Id(uuid::Uuid::nil()),

@@ -145,8 +145,8 @@ pub fn stored_text(data_type: SettingType, value: &serde_json::Value) -> AppResu
 /// Seals and opens secret settings with the configured AES-256-GCM key.
 #[derive(Clone)]
 pub struct SettingsCipher {
-    // Shared: the key schedule is about a kilobyte, and every WebSocket connection
-    // keeps copies of the state that holds it.
+    // Shared: the key schedule is about a kilobyte, and the state that holds it is
+    // cloned for every connection and request.
     cipher: std::sync::Arc<Aes256Gcm>,
 }
 
