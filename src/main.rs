@@ -12,6 +12,24 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (the same index in the v2 and v3 option enums).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// How long freed memory stays with the allocator before it goes back to the system.
+/// The bundled mimalloc keeps it a second, and memory of a load that had just ended
+/// stayed resident: after the peer benchmark's 32 connections the process held 79-95 MB (median 89, seven runs), with
+/// 100 ms 56-75 MB (median 62, nine runs) at the same throughput (median 105 req/s
+/// both); 10 ms and 0 cost 10-25% of it in page faults.
+/// `MIMALLOC_PURGE_DELAY` in the environment still decides when it is set.
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
+fn tune_allocator() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: setting an option is allowed at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }
+    }
+}
+
 /// GraphQL API gateway for a multi-tenant AI-workforce platform.
 #[derive(Parser)]
 #[command(name = "gateway", version)]
@@ -98,6 +116,7 @@ async fn shutdown_telemetry(provider: Option<SdkTracerProvider>) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Schema) = cli.command {
         print!("{}", gateway::graphql::sdl());
@@ -214,5 +233,32 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purge_delay() -> std::ffi::c_long {
+        // SAFETY: reading an option is allowed at any time.
+        unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
+    }
+
+    #[test]
+    fn the_allocator_purges_after_the_delay_set_here_unless_the_environment_sets_one() {
+        match std::env::var("MIMALLOC_PURGE_DELAY") {
+            Ok(chosen) => {
+                tune_allocator();
+                assert_eq!(purge_delay().to_string(), chosen.trim());
+            }
+            Err(_) => {
+                // The bundled mimalloc's own default for purge_delay: an index naming
+                // another option would read another value.
+                assert_eq!(purge_delay(), 1000);
+                tune_allocator();
+                assert_eq!(purge_delay(), PURGE_DELAY_MS);
+            }
+        }
     }
 }
