@@ -16,6 +16,7 @@ use tokio::sync::broadcast;
 
 use crate::auth::sessions::SessionCache;
 use crate::db::{Conn, Id, Pool};
+use crate::metrics::locked;
 use crate::runs::{RunEvent, RunEventKind, queries as run_queries};
 
 /// The PostgreSQL notification channel.
@@ -101,9 +102,7 @@ struct SlotState<T> {
 
 impl<T> Slot<T> {
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        locked(&self.state)
     }
 }
 
@@ -215,19 +214,18 @@ impl Retention {
     }
 
     fn keep(&self, slot: std::sync::Weak<dyn Forget>) {
-        let mut dropped = Vec::new();
-        {
-            let mut kept = self
-                .kept
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // One in, so at most one out.
+        let dropped = {
+            let mut kept = locked(&self.kept);
             kept.push_back(slot);
-            while kept.len() > self.bound {
-                dropped.extend(kept.pop_front());
+            if kept.len() > self.bound {
+                kept.pop_front()
+            } else {
+                None
             }
-        }
-        // Outside the lock: forgetting takes each slot's own.
-        for slot in dropped.iter().filter_map(std::sync::Weak::upgrade) {
+        };
+        // Outside the lock: forgetting takes the slot's own.
+        if let Some(slot) = dropped.as_ref().and_then(std::sync::Weak::upgrade) {
             slot.forget();
         }
     }
@@ -375,10 +373,7 @@ impl EventBus {
     /// start and end also change its team's status, so team subscribers hear of them.
     pub fn publish_runs(&self, events: Vec<RunEvent>) {
         {
-            let mut committed = self
-                .committed
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut committed = locked(&self.committed);
             for event in &events {
                 *committed.entry(event.kind.as_str()).or_default() += 1;
             }
@@ -388,9 +383,7 @@ impl EventBus {
 
     /// Run events this process committed so far, by kind.
     pub fn committed_run_events(&self) -> Vec<(&'static str, u64)> {
-        self.committed
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        locked(&self.committed)
             .iter()
             .map(|(kind, n)| (*kind, *n))
             .collect()

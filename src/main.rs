@@ -17,9 +17,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long freed memory stays with the allocator before it goes back to the system.
 /// The bundled mimalloc keeps it a second, and memory of a load that had just ended
-/// stayed resident: after the peer benchmark's 32 connections the process held 79-95 MB (median 89, seven runs), with
-/// 100 ms 56-75 MB (median 62, nine runs) at the same throughput (median 105 req/s
-/// both); 10 ms and 0 cost 10-25% of it in page faults.
+/// stayed resident. Right after the peer benchmark's 32 connections the process held
+/// 79-95 MB (median 89 of seven runs); with 100 ms, 56-75 MB (median 62 of nine), at the
+/// same throughput (median 105 req/s both). Shorter delays cost throughput in page
+/// faults: 10 ms measured 86-91 req/s, 0 measured 76.
 /// `MIMALLOC_PURGE_DELAY` in the environment still decides when it is set.
 const PURGE_DELAY_MS: std::ffi::c_long = 100;
 

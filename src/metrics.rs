@@ -127,8 +127,9 @@ impl Default for Metrics {
     }
 }
 
-/// A poisoned lock still holds valid counts: a panic elsewhere must not stop metrics.
-fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A poisoned lock still holds valid data for the locks that use this (counts, kept
+/// answers): a panic elsewhere must not stop metrics or the event bus.
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
