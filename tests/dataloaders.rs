@@ -5,7 +5,7 @@ mod common;
 
 use bigdecimal::BigDecimal;
 use common::TestApp;
-use gateway::db::{Decimal, Id, Json, Timestamp};
+use gateway::db::{Decimal, Id, RawJson, Timestamp};
 use gateway::runs::{Run, RunKind, RunStatus, RunStep, StepStatus};
 use serde_json::json;
 
@@ -60,8 +60,8 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 triggered_by: None,
                 kind: RunKind::Team,
                 status: RunStatus::Completed,
-                inputs: Json(json!({ "prompt": format!("run {n}") })),
-                execution_config: Json(json!({})),
+                inputs: RawJson::new(&json!({ "prompt": format!("run {n}") })),
+                execution_config: RawJson::new(&json!({})),
                 estimated_cost: Decimal::zero(),
                 result: Some(format!("result {n}")),
                 error_message: None,
@@ -96,7 +96,7 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                     name: format!("step {position}"),
                     status: StepStatus::Completed,
                     input: None,
-                    output: Some(Json(json!({ "text": "done" }))),
+                    output: Some(RawJson::new(&json!({ "text": "done" }))),
                     prompt_tokens: 60,
                     completion_tokens: 40,
                     tokens_used: 100,

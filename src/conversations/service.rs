@@ -11,7 +11,7 @@ use super::{Conversation, Message, MessageRole, MessageStatus, check_content, pr
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
 use crate::billing::ReplySource;
-use crate::db::{Conn, Decimal, Id, Pool, Timestamp};
+use crate::db::{Conn, Decimal, Id, Pool, RawJson, Timestamp};
 use crate::engine::backend::{AgentBackend, BackendError, StepReply, StepRequest};
 use crate::engine::pricing;
 use crate::error::{AppError, AppResult};
@@ -74,8 +74,16 @@ fn snapshot(role: &crate::teams::Role) -> AgentSnapshot {
         description: role.description.clone(),
         expertise: role.expertise.as_str().to_string(),
         llm_model: role.llm_model.clone(),
-        llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
-        agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
+        llm_config: role
+            .llm_config
+            .as_ref()
+            .map(RawJson::value)
+            .unwrap_or_default(),
+        agent_config: role
+            .agent_config
+            .as_ref()
+            .map(RawJson::value)
+            .unwrap_or_default(),
     }
 }
 

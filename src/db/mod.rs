@@ -24,7 +24,7 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
-pub use types::{Decimal, Id, Json, Timestamp};
+pub use types::{Decimal, Id, Json, RawJson, Timestamp};
 
 /// The async SQLite connection: diesel's synchronous connection on a blocking thread.
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;

@@ -271,6 +271,86 @@ impl FromSql<sql_types::PortableJson, Sqlite> for Json {
     }
 }
 
+/// A JSON document kept as its stored text (checked to be JSON when read) and parsed
+/// when something asks for its value. The rows a nested read loads by the thousand
+/// (runs, steps, roles) carry JSON columns a response seldom selects: as parsed trees,
+/// a one-key object costs a B-tree node of about 600 bytes and its parse, for every row.
+#[derive(Debug, Clone, AsExpression, FromSqlRow)]
+#[diesel(sql_type = sql_types::PortableJson)]
+pub struct RawJson(Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// `value` as a document (null if it cannot be one: a map with keys that are not
+    /// strings).
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> Self {
+        RawJson(
+            serde_json::value::to_raw_value(value)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The document, parsed.
+    pub fn value(&self) -> serde_json::Value {
+        // The text was checked to be JSON when it was read or written.
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    /// The document, parsed into `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The member `key` of the document, if it is an object that has one.
+    pub fn field(&self, key: &str) -> Option<serde_json::Value> {
+        match self.value() {
+            serde_json::Value::Object(mut members) => members.remove(key),
+            _ => None,
+        }
+    }
+
+    /// The stored text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+
+    fn from_text(text: &str) -> deserialize::Result<Self> {
+        Ok(RawJson(serde_json::value::RawValue::from_string(
+            text.to_owned(),
+        )?))
+    }
+}
+
+impl ToSql<sql_types::PortableJson, Pg> for RawJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // jsonb's binary format: the version byte, then the text.
+        out.write_all(&[1])?;
+        out.write_all(self.text().as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableJson, Pg> for RawJson {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        match bytes.as_bytes() {
+            [1, text @ ..] => RawJson::from_text(std::str::from_utf8(text)?),
+            _ => Err("unsupported jsonb encoding version".into()),
+        }
+    }
+}
+
+impl ToSql<sql_types::PortableJson, Sqlite> for RawJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.text());
+        Ok(IsNull::No)
+    }
+}
+
+impl FromSql<sql_types::PortableJson, Sqlite> for RawJson {
+    fn from_sql(mut value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        RawJson::from_text(value.read_text())
+    }
+}
+
 /// Declares an enum stored as text: the GraphQL enum (SCREAMING_CASE), the stored
 /// string of each variant, and diesel conversions for both backends.
 #[macro_export]
@@ -387,5 +467,24 @@ mod tests {
         let d = Decimal(dec("123.4567"));
         assert_eq!(d.to_ten_thousandths(), Some(1_234_567));
         assert_eq!(Decimal::from_ten_thousandths(1_234_567), d);
+    }
+
+    #[test]
+    fn raw_json_keeps_the_text_and_parses_on_demand() {
+        let doc = RawJson::new(&serde_json::json!({ "content": "done", "n": 2 }));
+        assert_eq!(doc.text(), r#"{"content":"done","n":2}"#);
+        assert_eq!(doc.value()["n"], 2);
+        assert_eq!(doc.field("content"), Some(serde_json::json!("done")));
+        assert_eq!(doc.field("missing"), None);
+        assert_eq!(RawJson::new(&[1, 2]).field("content"), None);
+        let parsed: std::collections::BTreeMap<String, serde_json::Value> = doc.parse().unwrap();
+        assert_eq!(parsed.len(), 2);
+    }
+
+    #[test]
+    fn raw_json_refuses_stored_text_that_is_not_json() {
+        assert!(RawJson::from_text(r#"{"step": 1}"#).is_ok());
+        assert!(RawJson::from_text("{\"step\": ").is_err());
+        assert!(RawJson::from_text("").is_err());
     }
 }

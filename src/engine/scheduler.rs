@@ -17,7 +17,10 @@ pub(super) async fn execute(
     abandoned: &mut watch::Receiver<bool>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), Halt> {
-    let settings = serde_json::from_value::<SchedulerInputs>(claim.run.inputs.0.clone())
+    let settings = claim
+        .run
+        .inputs
+        .parse::<SchedulerInputs>()
         .ok()
         .map(|i| i.settings);
     let mut report = SchedulerReport {
@@ -49,8 +52,8 @@ pub(super) async fn execute(
         let Some(date) = step
             .input
             .as_ref()
-            .and_then(|i| i.0.get("date"))
-            .and_then(|d| d.as_str())
+            .and_then(|i| i.field("date"))
+            .and_then(|d| d.as_str().map(str::to_owned))
             .and_then(|d| d.parse().ok())
         else {
             return fail(
@@ -105,7 +108,7 @@ pub(super) async fn execute(
 }
 
 fn outcome_of(step: &RunStep) -> Option<DayOutcome> {
-    serde_json::from_value(step.output.as_ref()?.0.clone()).ok()
+    step.output.as_ref()?.parse().ok()
 }
 
 fn add(report: &mut SchedulerReport, day: &DayOutcome) {

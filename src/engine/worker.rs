@@ -167,8 +167,8 @@ async fn execute_steps(
             let content = step
                 .output
                 .as_ref()
-                .and_then(|o| o.0.get("content"))
-                .and_then(serde_json::Value::as_str)
+                .and_then(|o| o.field("content"))
+                .and_then(|c| c.as_str().map(str::to_owned))
                 .unwrap_or_default();
             prior.push(prompt::PriorAnswer {
                 agent: input.agent.title,
@@ -209,7 +209,8 @@ async fn execute_steps(
             );
             return fail(shared, claim, Some(step.position), &message).await;
         }
-        let messages = prompt::messages(&input.agent, &input.task, &claim.run.inputs.0, &prior);
+        let messages =
+            prompt::messages(&input.agent, &input.task, &claim.run.inputs.value(), &prior);
         let mut request = StepRequest {
             max_tokens: pricing::completion_cap(&input.agent, config.quality_preference),
             agent: input.agent.clone(),
@@ -307,7 +308,7 @@ async fn execute_steps(
 }
 
 fn step_input(step: &crate::runs::RunStep) -> Option<StepInput> {
-    serde_json::from_value(step.input.as_ref()?.0.clone()).ok()
+    step.input.as_ref()?.parse().ok()
 }
 
 /// Commits a step, retrying transient database failures; gives the run up (its lease

@@ -8,7 +8,7 @@ pub mod service;
 use diesel::prelude::*;
 
 use crate::db::schema::{run_events, run_steps, runs};
-use crate::db::{Decimal, Id, Json, Timestamp};
+use crate::db::{Decimal, Id, Json, RawJson, Timestamp};
 use crate::db_enum;
 
 db_enum! {
@@ -64,8 +64,8 @@ pub struct Run {
     pub triggered_by: Option<Id>,
     pub kind: RunKind,
     pub status: RunStatus,
-    pub inputs: Json,
-    pub execution_config: Json,
+    pub inputs: RawJson,
+    pub execution_config: RawJson,
     pub estimated_cost: Decimal,
     pub result: Option<String>,
     pub error_message: Option<String>,
@@ -100,8 +100,8 @@ pub struct RunStep {
     pub position: i32,
     pub name: String,
     pub status: StepStatus,
-    pub input: Option<Json>,
-    pub output: Option<Json>,
+    pub input: Option<RawJson>,
+    pub output: Option<RawJson>,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub tokens_used: i64,
@@ -340,7 +340,7 @@ impl ExecutionConfig {
     /// the defaults field by field.
     pub fn of(run: &Run) -> ExecutionConfig {
         let defaults = ExecutionConfig::default();
-        let value = &run.execution_config.0;
+        let value = run.execution_config.value();
         let int = |key: &str, range: std::ops::RangeInclusive<i32>, default: i32| {
             value
                 .get(key)
@@ -398,18 +398,14 @@ pub struct StepInput {
 pub fn phase_results<S: std::ops::Deref<Target = RunStep>>(steps: &[S]) -> serde_json::Value {
     let mut phases = serde_json::Map::new();
     for step in steps {
-        let input: Option<StepInput> = step
-            .input
-            .as_ref()
-            .and_then(|i| serde_json::from_value(i.0.clone()).ok());
+        let input: Option<StepInput> = step.input.as_ref().and_then(|i| i.parse().ok());
         let key = input
             .and_then(|i| i.phase)
             .unwrap_or_else(|| format!("Phase {}", step.position));
         let response = step
             .output
             .as_ref()
-            .and_then(|o| o.0.get("content"))
-            .cloned()
+            .and_then(|o| o.field("content"))
             .unwrap_or(serde_json::Value::Null);
         phases.insert(
             key,

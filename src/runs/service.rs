@@ -11,7 +11,7 @@ use super::{
 };
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
-use crate::db::{Conn, Decimal, Id, Json, Timestamp};
+use crate::db::{Conn, Decimal, Id, RawJson, Timestamp};
 use crate::engine::pricing;
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
@@ -168,8 +168,16 @@ pub async fn start_run_in(
         description: role.description.clone(),
         expertise: role.expertise.as_str().to_string(),
         llm_model: role.llm_model.clone(),
-        llm_config: role.llm_config.clone().map(|j| j.0).unwrap_or_default(),
-        agent_config: role.agent_config.clone().map(|j| j.0).unwrap_or_default(),
+        llm_config: role
+            .llm_config
+            .as_ref()
+            .map(RawJson::value)
+            .unwrap_or_default(),
+        agent_config: role
+            .agent_config
+            .as_ref()
+            .map(RawJson::value)
+            .unwrap_or_default(),
     };
     // One step per active role, or per phase of the template: (input, role, name).
     let mut planned: Vec<(StepInput, Id, String)> = Vec::new();
@@ -249,8 +257,8 @@ pub async fn start_run_in(
         triggered_by: Some(actor.user_id),
         kind: RunKind::Team,
         status: RunStatus::Pending,
-        inputs: Json(inputs.clone()),
-        execution_config: Json(serde_json::to_value(config).unwrap_or_default()),
+        inputs: RawJson::new(&inputs),
+        execution_config: RawJson::new(&config),
         estimated_cost: Decimal::from_ten_thousandths(estimate.to_ten_thousandths().unwrap_or(0)),
         result: None,
         error_message: None,
@@ -281,7 +289,7 @@ pub async fn start_run_in(
             position: position as i32,
             name,
             status: StepStatus::Pending,
-            input: Some(Json(serde_json::to_value(input).unwrap_or_default())),
+            input: Some(RawJson::new(&input)),
             output: None,
             prompt_tokens: 0,
             completion_tokens: 0,
@@ -323,7 +331,7 @@ pub async fn start_run_in(
             new_values: Some(serde_json::json!({
                 "team_id": team_id,
                 "inputs": inputs,
-                "execution_config": run.execution_config.0,
+                "execution_config": run.execution_config.value(),
                 "estimated_cost": run.estimated_cost.to_string_scaled(4),
                 "total_steps": run.total_steps,
             })),

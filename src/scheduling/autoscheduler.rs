@@ -25,7 +25,7 @@ use super::{
 };
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
-use crate::db::{Conn, Decimal, Id, Json, Timestamp};
+use crate::db::{Conn, Decimal, Id, RawJson, Timestamp};
 use crate::error::{AppError, AppResult};
 use crate::events::EventBus;
 use crate::runs::lifecycle::{append, events_of};
@@ -105,10 +105,8 @@ pub async fn start(
             triggered_by: Some(actor.user_id),
             kind: RunKind::Scheduler,
             status: RunStatus::Pending,
-            inputs: Json(serde_json::to_value(&inputs).unwrap_or_default()),
-            execution_config: Json(
-                serde_json::to_value(ExecutionConfig::default()).unwrap_or_default(),
-            ),
+            inputs: RawJson::new(&inputs),
+            execution_config: RawJson::new(&ExecutionConfig::default()),
             estimated_cost: Decimal::zero(),
             result: None,
             error_message: None,
@@ -139,7 +137,7 @@ pub async fn start(
                 position: position as i32,
                 name: day.to_string(),
                 status: StepStatus::Pending,
-                input: Some(Json(serde_json::json!({ "date": day }))),
+                input: Some(RawJson::new(&serde_json::json!({ "date": day }))),
                 output: None,
                 prompt_tokens: 0,
                 completion_tokens: 0,
@@ -164,7 +162,7 @@ pub async fn start(
                 action: "scheduler.run",
                 resource_type: "run",
                 resource_id: Some(run.id),
-                new_values: Some(run.inputs.0.clone()),
+                new_values: Some(run.inputs.value()),
                 ..Change::default()
             },
         )
@@ -212,7 +210,9 @@ pub struct DayPlan {
 /// Plans day `date` of an auto-scheduler run (reads only; the caller stores the plan).
 pub async fn plan_day(conn: &mut Conn<'_>, run: &Run, date: NaiveDate) -> AppResult<DayPlan> {
     let org = run.organization_id;
-    let inputs: SchedulerInputs = serde_json::from_value(run.inputs.0.clone())
+    let inputs: SchedulerInputs = run
+        .inputs
+        .parse()
         .map_err(|e| AppError::Internal(format!("unreadable scheduler inputs: {e}")))?;
     let org_settings = queries::settings_of(conn, org).await?;
     let settings = SchedulingSettings {

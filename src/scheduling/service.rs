@@ -1409,7 +1409,8 @@ pub async fn unassign_rotation(
 
 /// The settings an auto-scheduler run planned with.
 fn run_settings(run: crate::runs::Run) -> Option<AutoSchedulerSettings> {
-    serde_json::from_value::<super::autoscheduler::SchedulerInputs>(run.inputs.0)
+    run.inputs
+        .parse::<super::autoscheduler::SchedulerInputs>()
         .ok()
         .map(|inputs| inputs.settings)
 }

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::{clean_optional_text, clean_text};
 use crate::db::schema::roles;
-use crate::db::{Id, Json, Timestamp};
+use crate::db::{Id, Json, RawJson, Timestamp};
 use crate::db_enum;
 use crate::error::{AppError, AppResult};
 
@@ -57,8 +57,8 @@ pub struct Role {
     pub description: Option<String>,
     pub expertise: Expertise,
     pub llm_model: String,
-    pub llm_config: Option<Json>,
-    pub agent_config: Option<Json>,
+    pub llm_config: Option<RawJson>,
+    pub agent_config: Option<RawJson>,
     pub position: i32,
     pub is_active: bool,
     pub created_at: Timestamp,

@@ -34,12 +34,12 @@ impl Run {
 
     /// What the run was asked to work on.
     async fn inputs(&self) -> Json<serde_json::Value> {
-        Json(self.inputs.0.clone())
+        Json(self.inputs.value())
     }
 
     /// max_iterations, timeout_minutes, quality_preference.
     async fn execution_config(&self) -> Json<serde_json::Value> {
-        Json(self.execution_config.0.clone())
+        Json(self.execution_config.value())
     }
 
     /// Cost estimated when the run started, in USD.
@@ -58,7 +58,7 @@ impl Run {
             .as_deref()
             .and_then(|r| serde_json::from_str::<SchedulerReport>(r).ok())
             .unwrap_or_default();
-        let inputs = serde_json::from_value::<SchedulerInputs>(self.inputs.0.clone()).ok();
+        let inputs = self.inputs.parse::<SchedulerInputs>().ok();
         Some(SchedulerReportObject {
             from: inputs.as_ref().map(|i| i.from),
             to: inputs.as_ref().map(|i| i.to),
@@ -262,10 +262,9 @@ impl Run {
                 task: s
                     .input
                     .as_ref()
-                    .and_then(|i| i.0.get("task"))
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or(&s.name)
-                    .to_string(),
+                    .and_then(|i| i.field("task"))
+                    .and_then(|t| t.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| s.name.clone()),
                 tokens_used: s.tokens_used,
                 cost: Decimal::cost(&s.cost),
                 duration_seconds: s.duration_ms.map(|ms| ms as f64 / 1000.0),
@@ -522,13 +521,13 @@ impl RunStep {
     /// What the step was given: `task`, the agent as planned (`agent`) and, for a
     /// template run, the phase code (`phase`).
     async fn input(&self) -> Option<Json<serde_json::Value>> {
-        self.input.as_ref().map(|j| Json(j.0.clone()))
+        self.input.as_ref().map(|j| Json(j.value()))
     }
 
     /// The agent's answer (`content`, `model`, `finishReason`, `attempts`, `backend`); null
     /// until the step completed.
     async fn output(&self) -> Option<Json<serde_json::Value>> {
-        self.output.as_ref().map(|j| Json(j.0.clone()))
+        self.output.as_ref().map(|j| Json(j.value()))
     }
 
     /// Tokens of the prompt sent to the model.

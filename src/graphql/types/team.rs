@@ -397,12 +397,12 @@ impl Role {
 
     /// Model parameters (temperature, max_tokens, ...).
     async fn llm_config(&self) -> Option<Json<serde_json::Value>> {
-        self.llm_config.as_ref().map(|j| Json(j.0.clone()))
+        self.llm_config.as_ref().map(|j| Json(j.value()))
     }
 
     /// Agent configuration (system_prompt, backstory, goals, tools, ...).
     async fn agent_config(&self) -> Option<Json<serde_json::Value>> {
-        self.agent_config.as_ref().map(|j| Json(j.0.clone()))
+        self.agent_config.as_ref().map(|j| Json(j.value()))
     }
 
     /// Place in the team's order, from 0.
