@@ -22,7 +22,6 @@ use super::sql_types;
     Copy,
     PartialEq,
     Eq,
-    Hash,
     PartialOrd,
     Ord,
     AsExpression,
@@ -33,6 +32,14 @@ use super::sql_types;
 #[diesel(sql_type = sql_types::PortableUuid)]
 #[serde(transparent)]
 pub struct Id(pub uuid::Uuid);
+
+// One 16-byte write: the derived hash writes the bytes as a slice, length first, and a
+// nested read hashes ids thousands of times (loader keys, grouping rows by parent).
+impl std::hash::Hash for Id {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.0.as_u128());
+    }
+}
 
 impl Id {
     /// A new time-ordered (v7) id.
@@ -271,33 +278,34 @@ impl FromSql<sql_types::PortableJson, Sqlite> for Json {
     }
 }
 
-/// A JSON document kept as its stored text (checked to be JSON when read) and parsed
-/// when something asks for its value. The rows a nested read loads by the thousand
-/// (runs, steps, roles) carry JSON columns a response seldom selects: as parsed trees,
-/// a one-key object costs a B-tree node of about 600 bytes and its parse, for every row.
+/// A JSON document kept as its stored text and parsed when something asks for its
+/// value. The rows a nested read loads by the thousand (runs, steps, roles) carry JSON
+/// columns a response seldom selects: as parsed trees, a one-key object costs a B-tree
+/// node of about 600 bytes and its parse, for every row.
 #[derive(Debug, Clone, AsExpression, FromSqlRow)]
 #[diesel(sql_type = sql_types::PortableJson)]
-pub struct RawJson(Box<serde_json::value::RawValue>);
+pub struct RawJson(Box<str>);
 
 impl RawJson {
     /// `value` as a document (null if it cannot be one: a map with keys that are not
     /// strings).
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Self {
         RawJson(
-            serde_json::value::to_raw_value(value)
-                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+            serde_json::to_string(value)
+                .unwrap_or_else(|_| "null".to_owned())
+                .into(),
         )
     }
 
     /// The document, parsed.
     pub fn value(&self) -> serde_json::Value {
-        // The text was checked to be JSON when it was read or written.
-        serde_json::from_str(self.0.get()).unwrap_or_default()
+        // The text is JSON: jsonb's by its type, SQLite's checked when read.
+        serde_json::from_str(&self.0).unwrap_or_default()
     }
 
     /// The document, parsed into `T`.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_str(&self.0)
     }
 
     /// The member `key` of the document, if it is an object that has one.
@@ -310,13 +318,13 @@ impl RawJson {
 
     /// The stored text.
     pub fn text(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
-    fn from_text(text: &str) -> deserialize::Result<Self> {
-        Ok(RawJson(serde_json::value::RawValue::from_string(
-            text.to_owned(),
-        )?))
+    /// Stored text that nothing vouches for (SQLite's `TEXT`), checked to be JSON.
+    fn checked(text: &str) -> deserialize::Result<Self> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        Ok(RawJson(text.into()))
     }
 }
 
@@ -324,7 +332,7 @@ impl ToSql<sql_types::PortableJson, Pg> for RawJson {
     fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
         // jsonb's binary format: the version byte, then the text.
         out.write_all(&[1])?;
-        out.write_all(self.text().as_bytes())?;
+        out.write_all(self.0.as_bytes())?;
         Ok(IsNull::No)
     }
 }
@@ -332,7 +340,8 @@ impl ToSql<sql_types::PortableJson, Pg> for RawJson {
 impl FromSql<sql_types::PortableJson, Pg> for RawJson {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         match bytes.as_bytes() {
-            [1, text @ ..] => RawJson::from_text(std::str::from_utf8(text)?),
+            // The server wrote this text from a jsonb value: it is JSON.
+            [1, text @ ..] => Ok(RawJson(std::str::from_utf8(text)?.into())),
             _ => Err("unsupported jsonb encoding version".into()),
         }
     }
@@ -347,7 +356,7 @@ impl ToSql<sql_types::PortableJson, Sqlite> for RawJson {
 
 impl FromSql<sql_types::PortableJson, Sqlite> for RawJson {
     fn from_sql(mut value: diesel::sqlite::SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        RawJson::from_text(value.read_text())
+        RawJson::checked(value.read_text())
     }
 }
 
@@ -483,8 +492,8 @@ mod tests {
 
     #[test]
     fn raw_json_refuses_stored_text_that_is_not_json() {
-        assert!(RawJson::from_text(r#"{"step": 1}"#).is_ok());
-        assert!(RawJson::from_text("{\"step\": ").is_err());
-        assert!(RawJson::from_text("").is_err());
+        assert!(RawJson::checked(r#"{"step": 1}"#).is_ok());
+        assert!(RawJson::checked("{\"step\": ").is_err());
+        assert!(RawJson::checked("").is_err());
     }
 }

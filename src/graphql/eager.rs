@@ -20,6 +20,7 @@
 use std::borrow::Cow;
 
 use async_graphql::indexmap::IndexMap;
+use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
@@ -166,9 +167,13 @@ async fn resolve_fields<'a, T: ContainerType + Sync>(
 /// A field selected more than once answers once, its selections merged (as
 /// async-graphql's own resolution does).
 fn insert_value(object: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    let Some(previous) = object.get_mut(&name) else {
-        object.insert(name, value);
-        return;
+    // One hash of the name per field: a response has thousands of them.
+    let previous = match object.entry(name) {
+        Entry::Vacant(vacant) => {
+            vacant.insert(value);
+            return;
+        }
+        Entry::Occupied(occupied) => occupied.into_mut(),
     };
     match (previous, value) {
         (Value::Object(previous), Value::Object(value)) => {

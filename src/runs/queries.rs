@@ -72,6 +72,12 @@ pub async fn count_by_teams(
         .collect())
 }
 
+/// `runs`' columns in the table's (and [`Run`]'s) order.
+const RUN_COLUMNS: &str = "id, organization_id, team_id, triggered_by, kind, status, inputs, \
+    execution_config, estimated_cost, result, error_message, total_steps, completed_steps, \
+    tokens_used, cost, duration_ms, claimed_by, lease_expires_at, started_at, completed_at, \
+    created_at, updated_at, event_seq, project_id, template_id, schedule_id";
+
 /// The same window of each team's runs, newest first: one statement for all teams.
 ///
 /// PostgreSQL walks the `(organization_id, team_id, created_at DESC, id DESC)` index
@@ -90,36 +96,44 @@ pub async fn recent_by_teams(
     let status = filter.status.map(|s| s.as_str());
     match conn {
         Conn::Pg(c) => {
-            let sql = format!(
-                "SELECT r.* FROM unnest($2) WITH ORDINALITY AS t(team_id, ord) CROSS JOIN LATERAL ( \
-                   SELECT * FROM runs WHERE runs.organization_id = $1 AND runs.team_id = t.team_id {} \
-                   ORDER BY runs.created_at DESC, runs.id DESC LIMIT $3 OFFSET $4) r \
-                 ORDER BY t.ord, r.created_at DESC, r.id DESC",
-                if status.is_some() {
-                    "AND runs.status = $5"
-                } else {
-                    ""
-                }
-            );
-            let query = diesel::sql_query(sql)
-                .into_boxed()
-                .bind::<sql_types::PortableUuid, _>(org)
+            // Read by position, in the table's column order, not by name as `sql_query`
+            // reads: a page of runs is thousands of columns, and each by-name read
+            // searches the row's columns for its name.
+            let head = diesel::dsl::sql::<runs::SqlType>("r.* FROM unnest(")
                 .bind::<diesel::sql_types::Array<sql_types::PortableUuid>, _>(team_ids)
-                .bind::<BigInt, _>(window.limit)
-                .bind::<BigInt, _>(window.offset);
+                .sql(") WITH ORDINALITY AS t(team_id, ord) CROSS JOIN LATERAL (SELECT ")
+                .sql(RUN_COLUMNS)
+                .sql(" FROM runs WHERE runs.organization_id = ")
+                .bind::<sql_types::PortableUuid, _>(org)
+                .sql(" AND runs.team_id = t.team_id");
+            let tail = " ORDER BY runs.created_at DESC, runs.id DESC LIMIT ";
+            let order = ") r ORDER BY t.ord, r.created_at DESC, r.id DESC";
             let query = match status {
-                Some(s) => query.bind::<diesel::sql_types::Text, _>(s),
-                None => query,
+                Some(s) => diesel::select(
+                    head.sql(" AND runs.status = ")
+                        .bind::<diesel::sql_types::Text, _>(s)
+                        .sql(tail)
+                        .bind::<BigInt, _>(window.limit)
+                        .sql(" OFFSET ")
+                        .bind::<BigInt, _>(window.offset)
+                        .sql(order),
+                )
+                .into_boxed(),
+                None => diesel::select(
+                    head.sql(tail)
+                        .bind::<BigInt, _>(window.limit)
+                        .sql(" OFFSET ")
+                        .bind::<BigInt, _>(window.offset)
+                        .sql(order),
+                )
+                .into_boxed(),
             };
             query.load::<Run>(*c).await
         }
         Conn::Sqlite(c) => {
             let placeholders = vec!["?"; team_ids.len()].join(", ");
             let sql = format!(
-                "SELECT id, organization_id, team_id, triggered_by, kind, status, inputs, execution_config, \
-                   estimated_cost, result, error_message, total_steps, completed_steps, tokens_used, cost, \
-                   duration_ms, claimed_by, lease_expires_at, started_at, completed_at, created_at, updated_at, event_seq, \
-                   project_id, template_id, schedule_id \
+                "SELECT {RUN_COLUMNS} \
                  FROM (SELECT runs.*, ROW_NUMBER() OVER ( \
                          PARTITION BY team_id ORDER BY created_at DESC, id DESC) AS rn \
                        FROM runs WHERE organization_id = ? AND team_id IN ({placeholders}) {}) \
