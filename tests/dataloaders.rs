@@ -59,7 +59,12 @@ async fn seed(app: &TestApp, token: &str, teams: usize) {
                 team_id: Some(team_id),
                 triggered_by: None,
                 kind: RunKind::Team,
-                status: RunStatus::Completed,
+                // Every fourth run failed: a filtered page skips the rest.
+                status: if n % 4 == 3 {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Completed
+                },
                 inputs: RawJson::new(&json!({ "prompt": format!("run {n}") })),
                 execution_config: RawJson::new(&json!({})),
                 estimated_cost: Decimal::zero(),
@@ -218,6 +223,26 @@ async fn newest_runs_come_first_and_page(app: &TestApp) {
         .map(|e| e["node"]["inputs"]["prompt"].as_str().unwrap())
         .collect();
     assert_eq!(prompts, ["run 1", "run 0"], "the oldest two");
+
+    let failed = "{ teams(first: 2) { nodes { runs(first: 2, filter: { status: FAILED }) {
+        totalCount nodes { status inputs team { name } } } } } }";
+    let data = app.data(Some(&token), failed, json!({})).await;
+    for (i, team) in ["Team 00", "Team 01"].iter().enumerate() {
+        let runs = &data["teams"]["nodes"][i]["runs"];
+        assert_eq!(runs["totalCount"], 3);
+        let nodes = runs["nodes"].as_array().unwrap();
+        let prompts: Vec<&str> = nodes
+            .iter()
+            .map(|r| r["inputs"]["prompt"].as_str().unwrap())
+            .collect();
+        assert_eq!(prompts, ["run 11", "run 7"], "the newest failed runs");
+        assert!(
+            nodes
+                .iter()
+                .all(|r| r["status"] == "FAILED" && r["team"]["name"] == *team),
+            "{nodes:?}"
+        );
+    }
 }
 
 /// The teams, runs, steps and roles of a nested read resolve their fields without a
