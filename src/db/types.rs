@@ -136,21 +136,29 @@ pub fn format_scaled(value: &BigDecimal, scale: i64) -> String {
         .as_bigint_and_exponent();
     let negative = digits.sign() == num_bigint::Sign::Minus;
     // Machine integers print far faster than big ones, and every amount here fits.
-    let mut text = match digits.magnitude().to_u128() {
+    let units = match digits.magnitude().to_u128() {
         Some(units) => units.to_string(),
         None => digits.magnitude().to_string(),
     };
+    // Written piece by piece rather than through `format!`: a page of teams and runs
+    // prints thousands of amounts.
     let scale = scale as usize;
-    if text.len() <= scale {
-        text = format!("{}{}", "0".repeat(scale + 1 - text.len()), text);
+    let mut text = String::with_capacity(units.len().max(scale + 1) + 2);
+    if negative {
+        text.push('-');
     }
-    let (int_part, frac_part) = text.split_at(text.len() - scale);
-    let sign = if negative { "-" } else { "" };
-    if scale == 0 {
-        format!("{sign}{int_part}")
+    let int_len = units.len().saturating_sub(scale);
+    if int_len == 0 {
+        text.push('0');
     } else {
-        format!("{sign}{int_part}.{frac_part}")
+        text.push_str(&units[..int_len]);
     }
+    if scale > 0 {
+        text.push('.');
+        text.extend(std::iter::repeat_n('0', scale.saturating_sub(units.len())));
+        text.push_str(&units[int_len..]);
+    }
+    text
 }
 
 impl From<BigDecimal> for Decimal {
@@ -464,6 +472,10 @@ mod tests {
         assert_eq!(format_scaled(&dec("0.045"), 4), "0.0450");
         assert_eq!(format_scaled(&dec("-1.005"), 2), "-1.00");
         assert_eq!(format_scaled(&dec("12.5"), 0), "12");
+        assert_eq!(format_scaled(&dec("0.0001"), 4), "0.0001");
+        assert_eq!(format_scaled(&dec("-0.07"), 4), "-0.0700");
+        assert_eq!(format_scaled(&dec("7"), 0), "7");
+        assert_eq!(format_scaled(&dec("98.25"), 4), "98.2500");
         // Beyond a machine integer.
         assert_eq!(
             format_scaled(&dec("-123456789012345678901234567890123456789012.345"), 2),
