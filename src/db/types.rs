@@ -22,6 +22,7 @@ use super::sql_types;
     Copy,
     PartialEq,
     Eq,
+    Hash,
     PartialOrd,
     Ord,
     AsExpression,
@@ -32,14 +33,6 @@ use super::sql_types;
 #[diesel(sql_type = sql_types::PortableUuid)]
 #[serde(transparent)]
 pub struct Id(pub uuid::Uuid);
-
-// One 16-byte write: the derived hash writes the bytes as a slice, length first, and a
-// nested read hashes ids thousands of times (loader keys, grouping rows by parent).
-impl std::hash::Hash for Id {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.0.as_u128());
-    }
-}
 
 impl Id {
     /// A new time-ordered (v7) id.
