@@ -11,7 +11,7 @@ use super::{Conversation, Message, MessageRole, MessageStatus, check_content, pr
 use crate::audit::{self, Change};
 use crate::auth::permissions::{Actor, Permission};
 use crate::billing::ReplySource;
-use crate::db::{Conn, Decimal, Id, Pool, RawJson, Timestamp};
+use crate::db::{Conn, Decimal, Id, Pool, Timestamp};
 use crate::engine::backend::{AgentBackend, BackendError, StepReply, StepRequest};
 use crate::engine::pricing;
 use crate::error::{AppError, AppResult};
@@ -66,25 +66,6 @@ async fn lock_own(
         ));
     }
     Ok(conversation)
-}
-
-fn snapshot(role: &crate::teams::Role) -> AgentSnapshot {
-    AgentSnapshot {
-        title: role.title.clone(),
-        description: role.description.clone(),
-        expertise: role.expertise.as_str().to_string(),
-        llm_model: role.llm_model.clone(),
-        llm_config: role
-            .llm_config
-            .as_ref()
-            .map(RawJson::value)
-            .unwrap_or_default(),
-        agent_config: role
-            .agent_config
-            .as_ref()
-            .map(RawJson::value)
-            .unwrap_or_default(),
-    }
 }
 
 /// The active role a conversation talks to.
@@ -312,7 +293,7 @@ async fn accept(
     let team = crate::teams::queries::find(tx, org, conversation.team_id)
         .await?
         .ok_or(AppError::not_found("team"))?;
-    let agent = snapshot(&role);
+    let agent = AgentSnapshot::of(&role);
     let history = queries::recent_messages(tx, org, conversation_id, HISTORY_MESSAGES).await?;
     let messages = prompt(&agent, &history, content);
     let max_tokens = pricing::completion_cap(&agent, QualityPreference::Balanced);

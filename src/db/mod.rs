@@ -264,8 +264,10 @@ pub fn prepare_sqlite() {
     });
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+// The busy timeout comes first: asking for WAL reads the file's header, which fails at
+// once ("database is locked") while another process writes, unless a timeout is set.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 /// A deadpool of `C` whose connections run `session_sql` once and count statements.
 fn build_pool<C>(

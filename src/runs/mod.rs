@@ -383,6 +383,28 @@ pub struct AgentSnapshot {
     pub agent_config: serde_json::Value,
 }
 
+impl AgentSnapshot {
+    /// `role` as it is now.
+    pub fn of(role: &crate::teams::Role) -> AgentSnapshot {
+        AgentSnapshot {
+            title: role.title.clone(),
+            description: role.description.clone(),
+            expertise: role.expertise.as_str().to_string(),
+            llm_model: role.llm_model.clone(),
+            llm_config: role
+                .llm_config
+                .as_ref()
+                .map(RawJson::value)
+                .unwrap_or_default(),
+            agent_config: role
+                .agent_config
+                .as_ref()
+                .map(RawJson::value)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A step's stored `input`: the task and the agent that performs it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepInput {

@@ -163,22 +163,6 @@ pub async fn start_run_in(
             "the team has no active role to perform the run",
         ));
     }
-    let snapshot = |role: &crate::teams::Role| AgentSnapshot {
-        title: role.title.clone(),
-        description: role.description.clone(),
-        expertise: role.expertise.as_str().to_string(),
-        llm_model: role.llm_model.clone(),
-        llm_config: role
-            .llm_config
-            .as_ref()
-            .map(RawJson::value)
-            .unwrap_or_default(),
-        agent_config: role
-            .agent_config
-            .as_ref()
-            .map(RawJson::value)
-            .unwrap_or_default(),
-    };
     // One step per active role, or per phase of the template: (input, role, name).
     let mut planned: Vec<(StepInput, Id, String)> = Vec::new();
     match template_id {
@@ -190,7 +174,7 @@ pub async fn start_run_in(
                 };
                 let input = StepInput {
                     task,
-                    agent: snapshot(role),
+                    agent: AgentSnapshot::of(role),
                     phase: None,
                 };
                 planned.push((input, role.id, role.title.clone()));
@@ -218,7 +202,7 @@ pub async fn start_run_in(
                 };
                 let input = StepInput {
                     task: crate::templates::fill(&phase.prompt, &inputs, "inputs")?,
-                    agent: snapshot(role),
+                    agent: AgentSnapshot::of(role),
                     phase: Some(phase.code.clone()),
                 };
                 planned.push((input, role.id, phase.name.clone()));
