@@ -53,8 +53,7 @@ pub(super) async fn execute(
             .input
             .as_ref()
             .and_then(|i| i.field("date"))
-            .and_then(|d| d.as_str().map(str::to_owned))
-            .and_then(|d| d.parse().ok())
+            .and_then(|d| d.as_str()?.parse().ok())
         else {
             return fail(
                 shared,

@@ -172,7 +172,7 @@ async fn execute_steps(
                 .unwrap_or_default();
             prior.push(prompt::PriorAnswer {
                 agent: input.agent.title,
-                content: content.to_string(),
+                content,
             });
         }
     }
@@ -183,6 +183,7 @@ async fn execute_steps(
         None
     };
     let mut current = claim.run.clone();
+    let run_inputs = claim.run.inputs.value();
     let pending: Vec<_> = claim
         .steps
         .iter()
@@ -209,8 +210,7 @@ async fn execute_steps(
             );
             return fail(shared, claim, Some(step.position), &message).await;
         }
-        let messages =
-            prompt::messages(&input.agent, &input.task, &claim.run.inputs.value(), &prior);
+        let messages = prompt::messages(&input.agent, &input.task, &run_inputs, &prior);
         let mut request = StepRequest {
             max_tokens: pricing::completion_cap(&input.agent, config.quality_preference),
             agent: input.agent.clone(),

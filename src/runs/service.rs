@@ -315,7 +315,7 @@ pub async fn start_run_in(
             new_values: Some(serde_json::json!({
                 "team_id": team_id,
                 "inputs": inputs,
-                "execution_config": run.execution_config.value(),
+                "execution_config": config,
                 "estimated_cost": run.estimated_cost.to_string_scaled(4),
                 "total_steps": run.total_steps,
             })),
