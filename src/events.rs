@@ -585,7 +585,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    use super::{ChangeKind, Event, EventBus, SharedRead};
+    use super::{ChangeKind, Event, EventBus, SharedRead, SharedRunEvent};
     use crate::db::Id;
 
     /// Asks `shared` for its answer, counting the reads it makes in `reads`.
@@ -663,5 +663,32 @@ mod tests {
         assert!(team.retention.get().is_none());
         bus.publish(event);
         assert!(team.retention.get().is_some());
+    }
+
+    #[test]
+    fn published_run_events_are_bounded_by_the_bus() {
+        let bus = EventBus::new(16);
+        let shared = Arc::new(SharedRunEvent::from(crate::runs::RunEvent {
+            organization_id: Id(uuid::Uuid::nil()),
+            run_id: Id(uuid::Uuid::nil()),
+            seq: 1,
+            kind: crate::runs::RunEventKind::Started,
+            payload: crate::runs::EventPayload {
+                team_id: None,
+                status: crate::runs::RunStatus::Running,
+                progress: crate::runs::Progress {
+                    completed_steps: 0,
+                    total_steps: 1,
+                    tokens_used: 0,
+                    cost: "0.0000".to_owned(),
+                },
+                step: None,
+                message: None,
+            },
+            created_at: crate::db::Timestamp::now(),
+        }));
+        assert!(shared.run.retention.get().is_none());
+        bus.publish(Event::Run(Arc::clone(&shared)));
+        assert!(shared.run.retention.get().is_some());
     }
 }
