@@ -214,17 +214,19 @@ pub async fn roles_of_teams(
     org: Id,
     team_ids: &[Id],
 ) -> QueryResult<Vec<Role>> {
-    dispatch!(conn, |c| roles::table
-        .filter(roles::organization_id.eq(org))
-        .filter(roles::team_id.eq_any(team_ids))
-        .order((
-            roles::team_id.asc(),
-            roles::position.asc(),
-            roles::title.asc()
-        ))
-        .select(Role::as_select())
-        .load(c)
-        .await)
+    let team_ids = team_ids.to_vec();
+    crate::load!(
+        conn,
+        roles::table
+            .filter(roles::organization_id.eq(org))
+            .filter(roles::team_id.eq_any(team_ids))
+            .order((
+                roles::team_id.asc(),
+                roles::position.asc(),
+                roles::title.asc()
+            ))
+            .select(Role::as_select())
+    )
 }
 
 /// Roles of the organization among `ids` whose team is live.
@@ -233,13 +235,15 @@ pub async fn roles_by_ids(conn: &mut Conn<'_>, org: Id, ids: &[Id]) -> QueryResu
         .filter(teams::organization_id.eq(org))
         .filter(teams::deleted_at.is_null())
         .select(teams::id);
-    dispatch!(conn, |c| roles::table
-        .filter(roles::organization_id.eq(org))
-        .filter(roles::id.eq_any(ids))
-        .filter(roles::team_id.eq_any(live_teams))
-        .select(Role::as_select())
-        .load(c)
-        .await)
+    let ids = ids.to_vec();
+    crate::load!(
+        conn,
+        roles::table
+            .filter(roles::organization_id.eq(org))
+            .filter(roles::id.eq_any(ids))
+            .filter(roles::team_id.eq_any(live_teams))
+            .select(Role::as_select())
+    )
 }
 
 pub async fn insert_roles(conn: &mut Conn<'_>, new: &[NewRole]) -> QueryResult<Vec<Role>> {
