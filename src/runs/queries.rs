@@ -127,6 +127,39 @@ impl diesel::query_builder::Query for TeamRunsPage {
     type SqlType = runs::SqlType;
 }
 
+impl TeamRunsPage {
+    /// The status filter, newest-first order and window of one team's page, on the runs
+    /// table as `alias`: the same on both backends.
+    fn walk_filter_and_window<'b, DB>(
+        &'b self,
+        alias: &str,
+        out: &mut diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>
+    where
+        DB: diesel::backend::Backend
+            + diesel::sql_types::HasSqlType<diesel::sql_types::Text>
+            + diesel::sql_types::HasSqlType<BigInt>,
+        &'static str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        i64: diesel::serialize::ToSql<BigInt, DB>,
+    {
+        if let Some(status) = &self.status {
+            out.push_sql(" AND ");
+            out.push_sql(alias);
+            out.push_sql(".status = ");
+            out.push_bind_param::<diesel::sql_types::Text, _>(status)?;
+        }
+        out.push_sql(" ORDER BY ");
+        out.push_sql(alias);
+        out.push_sql(".created_at DESC, ");
+        out.push_sql(alias);
+        out.push_sql(".id DESC LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.window.limit)?;
+        out.push_sql(" OFFSET ");
+        out.push_bind_param::<BigInt, _>(&self.window.offset)?;
+        Ok(())
+    }
+}
+
 // The synchronous load of SQLite's connection thread (see `load!`).
 impl<C> diesel::RunQueryDsl<C> for TeamRunsPage {}
 
@@ -144,14 +177,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for TeamRunsPage {
         out.push_sql(" FROM runs WHERE runs.organization_id = ");
         out.push_bind_param::<sql_types::PortableUuid, _>(&self.org)?;
         out.push_sql(" AND runs.team_id = t.team_id");
-        if let Some(status) = &self.status {
-            out.push_sql(" AND runs.status = ");
-            out.push_bind_param::<diesel::sql_types::Text, _>(status)?;
-        }
-        out.push_sql(" ORDER BY runs.created_at DESC, runs.id DESC LIMIT ");
-        out.push_bind_param::<BigInt, _>(&self.window.limit)?;
-        out.push_sql(" OFFSET ");
-        out.push_bind_param::<BigInt, _>(&self.window.offset)?;
+        self.walk_filter_and_window("runs", &mut out)?;
         out.push_sql(") r ORDER BY t.ord, r.created_at DESC, r.id DESC");
         Ok(())
     }
@@ -176,14 +202,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for TeamRunsPa
         );
         out.push_bind_param::<sql_types::PortableUuid, _>(&self.org)?;
         out.push_sql(" AND page.team_id = wanted.wanted_team");
-        if let Some(status) = &self.status {
-            out.push_sql(" AND page.status = ");
-            out.push_bind_param::<diesel::sql_types::Text, _>(status)?;
-        }
-        out.push_sql(" ORDER BY page.created_at DESC, page.id DESC LIMIT ");
-        out.push_bind_param::<BigInt, _>(&self.window.limit)?;
-        out.push_sql(" OFFSET ");
-        out.push_bind_param::<BigInt, _>(&self.window.offset)?;
+        self.walk_filter_and_window("page", &mut out)?;
         out.push_sql(") ORDER BY runs.team_id, runs.created_at DESC, runs.id DESC");
         Ok(())
     }
