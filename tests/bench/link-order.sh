@@ -29,7 +29,13 @@ PG_SERVER="${LINK_ORDER_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgre
 PG_URL="${PG_SERVER%/*}/gateway_link_order"
 PORT="${LINK_ORDER_PORT:-8125}"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+SERVER_PID=
+cleanup() {
+  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+  psql -X -q -d "$PG_SERVER" -c 'DROP DATABASE IF EXISTS gateway_link_order' 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 
 for tool in valgrind callgrind_control nm curl python3 psql; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
@@ -46,39 +52,42 @@ export JWT_SECRET=link-order-secret-0123456789abcdef RUST_LOG=warn
 python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read()}))' \
   "$ROOT/tests/bench/gateway.graphql" >"$WORK/body.json"
 
-# profile NAME DATABASE_URL: start-up, then two reads, each dumped on its own.
+# profile NAME DATABASE_URL: start-up, then two reads, each dumped on its own. A step
+# that fails prints the server's and the commands' output.
 profile() {
-  local name=$1 url=$2 pid token
+  local name=$1 url=$2 token
   export DATABASE_URL="$url" DATA_DIR="$WORK/$name"
   mkdir -p "$DATA_DIR"
-  "$GW" migrate >/dev/null 2>>"$WORK/$name.log"
-  "$GW" seed --bench >/dev/null 2>>"$WORK/$name.log"
-  token="$("$GW" token --user user1@org7.example 2>>"$WORK/$name.log")"
+  trap 'cat "$WORK/$name".*log >&2' ERR
+  "$GW" migrate >>"$WORK/$name.cmd.log" 2>&1
+  "$GW" seed --bench >>"$WORK/$name.cmd.log" 2>&1
+  token="$("$GW" token --user user1@org7.example 2>>"$WORK/$name.cmd.log")"
   valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/$name.cg" \
-    "$GW" --listen "127.0.0.1:$PORT" >"$WORK/$name.log" 2>&1 &
-  pid=$!
+    "$GW" --listen "127.0.0.1:$PORT" >"$WORK/$name.server.log" 2>&1 &
+  SERVER_PID=$!
   for _ in $(seq 1 600); do
     curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" && break
     sleep 0.2
   done
-  curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz" || { cat "$WORK/$name.log" >&2; exit 1; }
+  curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz"
   # Background tasks (run workers, schedules, the usage writer) take their first turns.
   sleep 3
-  callgrind_control -d "$pid" >/dev/null 2>&1
+  callgrind_control -d "$SERVER_PID" >>"$WORK/$name.cmd.log" 2>&1
   for _ in 1 2; do
     curl -fs -o /dev/null -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
       --data @"$WORK/body.json" "http://127.0.0.1:$PORT/graphql"
   done
-  callgrind_control -d "$pid" >/dev/null 2>&1
-  kill "$pid"
-  wait "$pid" || true
+  callgrind_control -d "$SERVER_PID" >>"$WORK/$name.cmd.log" 2>&1
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" || true
+  SERVER_PID=
+  trap - ERR
 }
 
-psql -X -q -d "$PG_SERVER" -c 'DROP DATABASE IF EXISTS gateway_link_order' \
+PGOPTIONS='-c client_min_messages=warning' psql -X -q -d "$PG_SERVER" -c 'DROP DATABASE IF EXISTS gateway_link_order' \
   -c 'CREATE DATABASE gateway_link_order'
 profile postgres "$PG_URL"
 profile sqlite "$WORK/sqlite/gateway.db"
-psql -X -q -d "$PG_SERVER" -c 'DROP DATABASE IF EXISTS gateway_link_order'
 
 nm --defined-only "$GW" | awk '$2 ~ /^[tTwW]$/ {print $3}' >"$WORK/symbols"
 python3 - "$WORK" "$OUT" <<'EOF'
@@ -98,14 +107,21 @@ start, reads = [], []
 for backend in ("postgres", "sqlite"):
     start += functions(f"{work}/{backend}.cg.1")
     reads += functions(f"{work}/{backend}.cg.2")
-start = list(dict.fromkeys(start))
-reads = [n for n in dict.fromkeys(reads) if n not in set(start)]
+# Sorted within each list, so that a new profile changes only what start-up changed.
+start = sorted(set(start))
+reads = sorted(set(reads) - set(start))
+if len(start) < 1000:
+    sys.exit(f"only {len(start)} functions found at start (a stripped binary?): nothing written")
 
 def unhashed(name):
     # Legacy symbols end in a hash of the crate's metadata and the instance; ThinLTO's
-    # promoted locals end in a hash of their module. Both change without the code changing.
-    name = re.sub(r"\.llvm\.\d+$", ".llvm.*", name)
-    return re.sub(r"17h[0-9a-f]{16}E$", "17h*", name)
+    # promoted locals also carry a hash of their module. Both change without the code
+    # changing.
+    llvm = re.search(r"\.llvm\.\d+$", name)
+    if llvm:
+        name = name[: llvm.start()]
+    name = re.sub(r"17h[0-9a-f]{16}E$", "17h*", name)
+    return name + ".llvm.*" if llvm else name
 
 fallback = [p for p in dict.fromkeys(map(unhashed, start)) if "*" in p]
 with open(f"{out}.txt", "w") as f:
