@@ -22,14 +22,8 @@ DURATION="${DURATION:-15}"
 
 [ -x "$BENCH_DIR/bench.sh" ] || { echo "no harness at $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 
-if [ -n "${GATEWAY_BIN:-}" ]; then
-  GW="$(cd "$(dirname "$GATEWAY_BIN")" && pwd)/$(basename "$GATEWAY_BIN")"
-else
-  echo "== release build"
-  (cd "$ROOT" && cargo build --release --locked)
-  GW="${CARGO_TARGET_DIR:-$ROOT/target}/release/gateway"
-  GW="$(cd "$(dirname "$GW")" && pwd)/gateway"
-fi
+. "$ROOT/tests/bench/lib.sh"
+GW="$(gateway_binary)"
 
 mkdir -p "$BENCH_WORK"
 # Refresh the harness's own files; keep its installs (node_modules, .venv) and run/.
@@ -107,8 +101,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read()}))' \
-  "$ROOT/tests/bench/gateway.graphql" >"$LITE/body.json"
+bench_request_body "$LITE/body.json"
 load() {
   "$OHA" --no-tui -w -z "$2s" -c "$1" -m POST -T application/json \
     -H "Authorization: Bearer $LITE_TOKEN" -D "$LITE/body.json" --output-format json \

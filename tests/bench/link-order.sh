@@ -40,17 +40,12 @@ trap cleanup EXIT
 for tool in valgrind callgrind_control nm curl python3 psql; do
   command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
-if [ -n "${GATEWAY_BIN:-}" ]; then
-  GW="$GATEWAY_BIN"
-else
-  (cd "$ROOT" && cargo build --release --locked)
-  GW="${CARGO_TARGET_DIR:-$ROOT/target}/release/gateway"
-fi
+. "$ROOT/tests/bench/lib.sh"
+GW="$(gateway_binary)"
 
 # The default configuration (run workers and schedule polling on), as a user starts it.
 export JWT_SECRET=link-order-secret-0123456789abcdef RUST_LOG=warn
-python3 -c 'import json,sys; print(json.dumps({"query": open(sys.argv[1]).read()}))' \
-  "$ROOT/tests/bench/gateway.graphql" >"$WORK/body.json"
+bench_request_body "$WORK/body.json"
 
 # profile NAME DATABASE_URL: start-up, then two reads, each dumped on its own. A step
 # that fails prints the server's and the commands' output.
