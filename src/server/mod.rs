@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -288,6 +288,21 @@ pub fn router(
         .layer(axum::middleware::from_fn(normalize_request_id)))
 }
 
+/// Accepted connections send each write at once. With Nagle's algorithm a small write
+/// waits while an earlier one is unacknowledged, and a client that only listens
+/// acknowledges late (Linux's delayed ACK, 40 ms): a subscription's second event in
+/// quick succession arrived 40 ms after the first.
+fn without_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
+    use axum::serve::ListenerExt as _;
+    listener.tap_io(send_at_once as fn(&mut TcpStream))
+}
+
+fn send_at_once(tcp: &mut TcpStream) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
+    }
+}
+
 /// Binds and serves until `shutdown` fires.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     start_with_clock(config, Clock::system()).await
@@ -367,7 +382,7 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(
-            listener,
+            without_delay(listener),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async {
@@ -1167,6 +1182,17 @@ fn respond(response: BatchResponse, graphql_response_json: bool) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        use axum::serve::Listener as _;
+        let tcp = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let addr = tcp.local_addr().expect("an address");
+        let mut listener = without_delay(tcp);
+        let (client, (accepted, _)) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        assert!(client.is_ok());
+        assert_eq!(accepted.nodelay().ok(), Some(true));
+    }
 
     fn guard(max_delimiters: usize) -> PartGuard {
         PartGuard {

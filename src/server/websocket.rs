@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_graphql::Data;
@@ -30,6 +31,10 @@ const TIMEOUT_CLOSE: u16 = 3008;
 const INIT_TIMEOUT_CLOSE: u16 = 4408;
 /// The server is stopping ("Going Away"): reconnect, to another instance.
 const GOING_AWAY_CLOSE: u16 = 1001;
+/// At most this much of ready messages is gathered into one write. A connection's
+/// write buffer keeps the capacity its largest write needed, so this also bounds what
+/// a connection keeps after a burst.
+const WRITE_BATCH_BYTES: usize = 1024;
 
 /// How often the server pings, and how long a silent client is kept.
 #[derive(Debug, Clone, Copy)]
@@ -77,10 +82,10 @@ pub(super) async fn upgrade(server: Shared, parts: &mut axum::http::request::Par
     });
     upgrade
         // GraphQL messages are small and most connections idle: 1 KiB of read buffer
-        // instead of 128 (it grows to fit a larger frame), and each message written out
-        // as it is sent.
+        // instead of 128 (it grows to fit a larger frame); messages are gathered up to
+        // `WRITE_BATCH_BYTES` and written when `send_ready` flushes them.
         .read_buffer_size(1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             // The connection outlives the upgrade request: its own span and request id
@@ -192,11 +197,10 @@ async fn serve(socket: Socket, connection: Box<Connection>) {
     loop {
         tokio::select! {
             message = messages.next() => match message {
-                Some(message) => {
-                    if sink.send(message).await.is_err() {
-                        break;
-                    }
-                }
+                Some(message) => match send_ready(&mut sink, messages.as_mut(), message).await {
+                    Ok(Open::Yes) => {}
+                    Ok(Open::No) | Err(_) => break,
+                },
                 None => break,
             },
             () = &mut draining => {
@@ -226,6 +230,55 @@ async fn serve(socket: Socket, connection: Box<Connection>) {
         }
     }
     // Dropping `messages` ends this connection's subscriptions.
+}
+
+/// Whether a connection's messages go on after a write.
+enum Open {
+    Yes,
+    /// The messages ended (the connection is closing).
+    No,
+}
+
+/// Sends `first` and the messages already waiting behind it in one write, up to
+/// [`WRITE_BATCH_BYTES`]. Sockets send each write at once (`TCP_NODELAY`), so when
+/// events come faster than a connection is served (a burst fanned out to thousands of
+/// subscribers) this is what still puts several messages in one system call and one
+/// TCP segment. Nothing waits for more: a message alone is written at once.
+async fn send_ready<M>(
+    sink: &mut futures_util::stream::SplitSink<Socket, Message>,
+    mut messages: std::pin::Pin<&mut M>,
+    first: Message,
+) -> Result<Open, axum::Error>
+where
+    M: futures_util::Stream<Item = Message>,
+{
+    let mut gathered = message_len(&first);
+    sink.feed(first).await?;
+    let mut open = Open::Yes;
+    while gathered < WRITE_BATCH_BYTES {
+        let ready = future::poll_fn(|cx| Poll::Ready(messages.as_mut().poll_next(cx))).await;
+        match ready {
+            Poll::Ready(Some(message)) => {
+                gathered += message_len(&message);
+                sink.feed(message).await?;
+            }
+            Poll::Ready(None) => {
+                open = Open::No;
+                break;
+            }
+            Poll::Pending => break,
+        }
+    }
+    sink.flush().await?;
+    Ok(open)
+}
+
+fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+        Message::Close(_) => 0,
+    }
 }
 
 /// A WebSocket ping frame (browsers answer it on their own), then once the connection

@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::TestApp;
 
@@ -23,9 +24,15 @@ pub async fn connect_url(http_url: &str, protocol: &str) -> Socket {
     request
         .headers_mut()
         .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket connects");
+    // This client zeroes its whole read buffer before every read (128 KiB by default):
+    // 4 KiB fits the messages tests receive (a larger frame grows it), and keeps the
+    // fan-out bench's subscribers, which share the machine's cores with the server,
+    // from spending most of their time clearing memory.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (socket, response) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+            .await
+            .expect("websocket connects");
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     socket
 }
