@@ -13,6 +13,9 @@
 //!   memory per idle subscription. The subscribers live in a child process (this
 //!   binary's `fanout_subscribers`), so the server's process holds only the server:
 //!   each process needs a descriptor per subscriber.
+//! - `fanout_floor_websocket`: the floor under `fanout_latency`: the same subscribers
+//!   and events, served by a bare WebSocket server without GraphQL or database
+//!   (`BENCH_FLOOR_SPACING_MS` apart).
 
 mod common;
 
@@ -27,6 +30,7 @@ use common::{Backend, TestApp, test_engine};
 use gateway::config::Limits;
 use gateway::engine::EngineConfig;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -255,6 +259,9 @@ async fn fanout_subscribers() {
         )));
     }
     let mut latencies = Vec::new();
+    // The first and last live event's commit: over how long the events came.
+    let mut committed: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> =
+        None;
     for task in tasks {
         let received = task.await.expect("subscriber");
         let seqs: Vec<i64> = received
@@ -277,6 +284,10 @@ async fn fanout_subscribers() {
             let created: chrono::DateTime<chrono::Utc> =
                 event["createdAt"].as_str().unwrap().parse().unwrap();
             latencies.push((arrived - created).num_microseconds().unwrap() as f64 / 1000.0);
+            committed = Some(match committed {
+                Some((first, last)) => (first.min(created), last.max(created)),
+                None => (created, created),
+            });
         }
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -288,6 +299,9 @@ async fn fanout_subscribers() {
             "p50": pick(0.5),
             "p99": pick(0.99),
             "max": latencies.last().copied().unwrap_or_default(),
+            "commit_span": committed
+                .map(|(first, last)| (last - first).num_microseconds().unwrap() as f64 / 1000.0)
+                .unwrap_or_default(),
         })
     );
 }
@@ -315,16 +329,7 @@ async fn fanout_latency(backend: Backend) {
 
     let before = rss_kib();
     let started = Instant::now();
-    let child = tokio::process::Command::new(std::env::current_exe().expect("this binary"))
-        .args(["fanout_subscribers", "--exact", "--ignored", "--nocapture"])
-        .env("BENCH_FANOUT_URL", app.url("/graphql"))
-        .env("BENCH_FANOUT_TOKEN", &token)
-        .env("BENCH_FANOUT_RUN", &run)
-        .env("BENCH_SUBSCRIBERS", subscribers.to_string())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the subscribers' process starts");
+    let child = spawn_subscribers(&app.url("/graphql"), &token, &run, subscribers);
     let deadline = Instant::now() + Duration::from_secs(300);
     while app.state.live.subscriptions.get() < subscribers && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -346,30 +351,63 @@ async fn fanout_latency(backend: Backend) {
     )
     .expect("workers start");
     app.state.runs.wake();
+    let report = subscribers_report(child).await;
+    workers.stop().await;
+    println!(
+        "fanout_latency {backend:?}: {subscribers} subscribers (half runUpdates, half runsChanged) \
+         in place after {:.1} s, step delay {delay} ms, {}; {:.1} KiB of server resident memory \
+         per idle subscription",
+        in_place.as_secs_f64(),
+        described(&report),
+        per_subscription
+    );
+    app.finish().await;
+}
+
+/// Starts the subscribers' process (`fanout_subscribers`) against `url`.
+fn spawn_subscribers(
+    url: &str,
+    token: &str,
+    run: &str,
+    subscribers: usize,
+) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().expect("this binary"))
+        .args(["fanout_subscribers", "--exact", "--ignored", "--nocapture"])
+        .env("BENCH_FANOUT_URL", url)
+        .env("BENCH_FANOUT_TOKEN", token)
+        .env("BENCH_FANOUT_RUN", run)
+        .env("BENCH_SUBSCRIBERS", subscribers.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the subscribers' process starts")
+}
+
+/// The report of the subscribers' process, once every subscriber has seen the run end.
+async fn subscribers_report(child: tokio::process::Child) -> Value {
     let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
         .await
         .expect("the subscribers finish within 5 minutes")
         .expect("the subscribers' output");
-    workers.stop().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "the subscribers failed: {stdout}");
-    let report: Value = stdout
+    stdout
         .lines()
         .find_map(|line| line.split_once(REPORT))
         .map(|(_, json)| serde_json::from_str(json).expect("a JSON report"))
-        .expect("the subscribers report");
-    println!(
-        "fanout_latency {backend:?}: {subscribers} subscribers (half runUpdates, half runsChanged) \
-         in place after {:.1} s, step delay {delay} ms, {} live deliveries: p50 {:.1} ms, \
-         p99 {:.1} ms, max {:.1} ms; {:.1} KiB of server resident memory per idle subscription",
-        in_place.as_secs_f64(),
+        .expect("the subscribers report")
+}
+
+fn described(report: &Value) -> String {
+    let ms = |key: &str| report[key].as_f64().unwrap_or_default();
+    format!(
+        "{} live deliveries of events committed over {:.1} ms: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         report["deliveries"],
-        report["p50"].as_f64().unwrap_or_default(),
-        report["p99"].as_f64().unwrap_or_default(),
-        report["max"].as_f64().unwrap_or_default(),
-        per_subscription
-    );
-    app.finish().await;
+        ms("commit_span"),
+        ms("p50"),
+        ms("p99"),
+        ms("max")
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -382,4 +420,196 @@ async fn fanout_latency_sqlite() {
 #[ignore = "benchmark"]
 async fn fanout_latency_postgres() {
     fanout_latency(Backend::Postgres).await;
+}
+
+/// The run's events as `fanout_floor` publishes them: each already written as the
+/// `next` message of either subscription (subscription id `r`, as the subscribers send).
+#[derive(Clone, Debug)]
+struct FloorEvent {
+    seq: i64,
+    terminal: bool,
+    run_updates: Utf8Bytes,
+    runs_changed: Utf8Bytes,
+}
+
+impl FloorEvent {
+    fn new(seq: i64, kind: &str) -> FloorEvent {
+        let created_at = chrono::Utc::now().to_rfc3339();
+        let message = |field: &str, event: Value| {
+            Utf8Bytes::from(
+                json!({ "type": "next", "id": "r", "payload": { "data": { field: event } } })
+                    .to_string(),
+            )
+        };
+        FloorEvent {
+            seq,
+            terminal: kind == "COMPLETED",
+            run_updates: message(
+                "runUpdates",
+                json!({ "seq": seq, "kind": kind, "createdAt": created_at }),
+            ),
+            runs_changed: message(
+                "runsChanged",
+                json!({ "runId": "1", "seq": seq, "kind": kind, "createdAt": created_at }),
+            ),
+        }
+    }
+}
+
+/// One connection of `fanout_floor`'s server: just enough graphql-transport-ws for the
+/// subscribers (init, ack, one subscription), then every event written as it comes,
+/// with those already waiting behind it in the same write.
+async fn floor_connection(
+    stream: tokio::net::TcpStream,
+    bus: tokio::sync::broadcast::Sender<FloorEvent>,
+    created: FloorEvent,
+    subscribed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+    // The handshake's callback type is tungstenite's, large error and all.
+    #[allow(clippy::result_large_err)]
+    fn protocol(_: &Request, mut response: Response) -> Result<Response, ErrorResponse> {
+        response.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        Ok(response)
+    }
+
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    let config = WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(1024);
+    let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, protocol, Some(config))
+        .await
+        .expect("the WebSocket handshake");
+    let (mut sink, mut incoming) = socket.split();
+    let mut next_text = async || -> Value {
+        loop {
+            match incoming.next().await.expect("a message").expect("a frame") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+                _ => continue,
+            }
+        }
+    };
+    assert_eq!(next_text().await["type"], "connection_init");
+    sink.send(Message::text(r#"{"type":"connection_ack"}"#))
+        .await
+        .expect("ack");
+    let subscribe = next_text().await;
+    assert_eq!(subscribe["id"], "r");
+    let run_updates = subscribe["payload"]["query"]
+        .as_str()
+        .expect("a query")
+        .contains("runUpdates");
+    let text = move |event: &FloorEvent| {
+        Message::Text(if run_updates {
+            event.run_updates.clone()
+        } else {
+            event.runs_changed.clone()
+        })
+    };
+    let mut receiver = bus.subscribe();
+    if run_updates {
+        // `runUpdates` replays the stored log first: the run's CREATED event.
+        sink.send(text(&created)).await.expect("replay");
+    }
+    subscribed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut last = created.seq;
+    'events: loop {
+        let event = receiver.recv().await.expect("no event is missed");
+        let mut gathered = 0;
+        let mut ready = Some(event);
+        while let Some(event) = ready.take() {
+            assert_eq!(event.seq, last + 1, "events in order");
+            last = event.seq;
+            let message = text(&event);
+            gathered += message.len();
+            sink.feed(message).await.expect("write");
+            if event.terminal {
+                sink.flush().await.expect("write");
+                break 'events;
+            }
+            if gathered < 1024 {
+                ready = receiver.try_recv().ok();
+            }
+        }
+        sink.flush().await.expect("write");
+    }
+    // The subscriber closes once it has seen the run complete.
+    while let Some(Ok(_)) = incoming.next().await {}
+}
+
+/// The floor under `fanout_latency`: the same subscribers' process and the same twelve
+/// live events of a ten-step run (STARTED, ten STEP_COMPLETED, COMPLETED), published
+/// `BENCH_FLOOR_SPACING_MS` apart (0: back to back) by a bare WebSocket server that has
+/// every message written once for all subscribers. No GraphQL and no database: what
+/// the machine's cores, the loopback and the subscribers' own reading cost.
+async fn fanout_floor() {
+    let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
+    assert!(
+        open_files_limit() > subscribers + 512,
+        "{subscribers} subscribers need more open files: raise `ulimit -n` above {}",
+        subscribers + 512
+    );
+    let spacing = Duration::from_millis(env_usize("BENCH_FLOOR_SPACING_MS", 0) as u64);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let url = format!("http://{}/graphql", listener.local_addr().expect("address"));
+    let (bus, _) = tokio::sync::broadcast::channel::<FloorEvent>(64);
+    let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let created = FloorEvent::new(1, "CREATED");
+    let accepting = {
+        let (bus, subscribed) = (bus.clone(), subscribed.clone());
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.expect("accept");
+                tokio::spawn(floor_connection(
+                    stream,
+                    bus.clone(),
+                    created.clone(),
+                    subscribed.clone(),
+                ));
+            }
+        })
+    };
+    let before = rss_kib();
+    let child = spawn_subscribers(&url, "floor", "1", subscribers);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let in_place = || subscribed.load(std::sync::atomic::Ordering::Relaxed);
+    while in_place() < subscribers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(in_place(), subscribers);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+    let kinds = std::iter::once("STARTED")
+        .chain(std::iter::repeat_n("STEP_COMPLETED", 10))
+        .chain(std::iter::once("COMPLETED"));
+    for (seq, kind) in (2..).zip(kinds) {
+        if seq > 2 && !spacing.is_zero() {
+            tokio::time::sleep(spacing).await;
+        }
+        bus.send(FloorEvent::new(seq, kind))
+            .expect("the subscribers listen");
+    }
+    let report = subscribers_report(child).await;
+    accepting.abort();
+    println!(
+        "fanout_floor: {subscribers} subscribers (half runUpdates, half runsChanged), events \
+         {} ms apart, {}; {:.1} KiB of resident memory per idle connection",
+        spacing.as_millis(),
+        described(&report),
+        per_subscription
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark"]
+async fn fanout_floor_websocket() {
+    fanout_floor().await;
 }
