@@ -226,6 +226,15 @@ fn open_files_limit() -> usize {
     proc_self_number("limits", "Max open files", 3).unwrap_or(usize::MAX)
 }
 
+/// Each process of a fan-out bench holds a descriptor per subscriber.
+fn assert_open_files(subscribers: usize) {
+    assert!(
+        open_files_limit() > subscribers + 512,
+        "{subscribers} subscribers need more open files: raise `ulimit -n` above {}",
+        subscribers + 512
+    );
+}
+
 /// How the subscribers' process reports: this prefix, then JSON.
 const REPORT: &str = "fanout report: ";
 
@@ -308,11 +317,7 @@ async fn fanout_subscribers() {
 
 async fn fanout_latency(backend: Backend) {
     let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
-    assert!(
-        open_files_limit() > subscribers + 512,
-        "{subscribers} subscribers need more open files: raise `ulimit -n` above {}",
-        subscribers + 512
-    );
+    assert_open_files(subscribers);
     let delay = env_usize("BENCH_STEP_DELAY_MS", 0) as u64;
     // No workers yet: the run waits until every subscriber is in place.
     let engine = EngineConfig {
@@ -550,11 +555,7 @@ async fn floor_connection(
 /// the machine's cores, the loopback and the subscribers' own reading cost.
 async fn fanout_floor() {
     let subscribers = env_usize("BENCH_SUBSCRIBERS", 1000);
-    assert!(
-        open_files_limit() > subscribers + 512,
-        "{subscribers} subscribers need more open files: raise `ulimit -n` above {}",
-        subscribers + 512
-    );
+    assert_open_files(subscribers);
     let spacing = Duration::from_millis(env_usize("BENCH_FLOOR_SPACING_MS", 0) as u64);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
