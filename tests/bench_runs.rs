@@ -333,16 +333,9 @@ async fn fanout_latency(backend: Backend) {
     let run = start_run(&app, &token, &team, 0).await;
 
     let before = rss_kib();
-    let started = Instant::now();
     let child = spawn_subscribers(&app.url("/graphql"), &token, &run, subscribers);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while app.state.live.subscriptions.get() < subscribers && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(app.state.live.subscriptions.get(), subscribers);
-    let in_place = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+    let (in_place, per_subscription) =
+        in_place_and_idle_memory(before, subscribers, || app.state.live.subscriptions.get()).await;
 
     let workers = gateway::engine::Engine::start(
         &EngineConfig {
@@ -386,6 +379,26 @@ fn spawn_subscribers(
         .kill_on_drop(true)
         .spawn()
         .expect("the subscribers' process starts")
+}
+
+/// Waits until `in_place` counts every subscriber, then a second for the server to
+/// settle. How long the subscribers took to be in place, and this process's resident
+/// memory gained since `before` (KiB) per subscriber.
+async fn in_place_and_idle_memory(
+    before: usize,
+    subscribers: usize,
+    in_place: impl Fn() -> usize,
+) -> (Duration, f64) {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    while in_place() < subscribers && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(in_place(), subscribers);
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let per_subscriber = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+    (took, per_subscriber)
 }
 
 /// The report of the subscribers' process, once every subscriber has seen the run end.
@@ -461,6 +474,10 @@ impl FloorEvent {
     }
 }
 
+/// What a floor connection gathers into one write: the gateway's bound
+/// (`WRITE_BATCH_BYTES` in src/server/websocket.rs).
+const FLOOR_WRITE_BATCH_BYTES: usize = 1024;
+
 /// One connection of `fanout_floor`'s server: just enough graphql-transport-ws for the
 /// subscribers (init, ack, one subscription), then every event written as it comes,
 /// with those already waiting behind it in the same write.
@@ -487,7 +504,7 @@ async fn floor_connection(
     stream.set_nodelay(true).expect("TCP_NODELAY");
     let config = WebSocketConfig::default()
         .read_buffer_size(1024)
-        .write_buffer_size(1024);
+        .write_buffer_size(FLOOR_WRITE_BATCH_BYTES);
     let socket = tokio_tungstenite::accept_hdr_async_with_config(stream, protocol, Some(config))
         .await
         .expect("the WebSocket handshake");
@@ -524,22 +541,23 @@ async fn floor_connection(
     }
     subscribed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut last = created.seq;
-    'events: loop {
-        let event = receiver.recv().await.expect("no event is missed");
+    let mut ended = false;
+    while !ended {
+        let mut event = receiver.recv().await.expect("no event is missed");
         let mut gathered = 0;
-        let mut ready = Some(event);
-        while let Some(event) = ready.take() {
+        loop {
             assert_eq!(event.seq, last + 1, "events in order");
             last = event.seq;
+            ended = event.terminal;
             let message = text(&event);
             gathered += message.len();
             sink.feed(message).await.expect("write");
-            if event.terminal {
-                sink.flush().await.expect("write");
-                break 'events;
+            if ended || gathered >= FLOOR_WRITE_BATCH_BYTES {
+                break;
             }
-            if gathered < 1024 {
-                ready = receiver.try_recv().ok();
+            match receiver.try_recv() {
+                Ok(ready) => event = ready,
+                Err(_) => break,
             }
         }
         sink.flush().await.expect("write");
@@ -580,14 +598,10 @@ async fn fanout_floor() {
     };
     let before = rss_kib();
     let child = spawn_subscribers(&url, "floor", "1", subscribers);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let in_place = || subscribed.load(std::sync::atomic::Ordering::Relaxed);
-    while in_place() < subscribers && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(in_place(), subscribers);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let per_subscription = (rss_kib().saturating_sub(before)) as f64 / subscribers as f64;
+    let (_, per_subscription) = in_place_and_idle_memory(before, subscribers, || {
+        subscribed.load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await;
     let kinds = std::iter::once("STARTED")
         .chain(std::iter::repeat_n("STEP_COMPLETED", 10))
         .chain(std::iter::once("COMPLETED"));
