@@ -18,9 +18,12 @@
 //! in two batches where it read in one.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::LazyLock;
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::indexmap::map::Entry;
+use async_graphql::indexmap::map::{Entry, RawEntryApiV1, raw_entry_v1::RawEntryMut};
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
@@ -145,7 +148,7 @@ async fn resolve_fields<'a, T: ContainerType + Sync>(
         }
     }
 
-    let mut object = IndexMap::with_capacity(fields.len());
+    let mut object = IndexMap::with_capacity_and_hasher(fields.len(), KEYS.clone());
     for (field, result) in fields.iter().zip(results) {
         match result {
             Some(Ok(value)) => insert_value(
@@ -164,32 +167,144 @@ async fn resolve_fields<'a, T: ContainerType + Sync>(
     }
 }
 
-/// A field selected more than once answers once, its selections merged (as
-/// async-graphql's own resolution does).
-fn insert_value(object: &mut IndexMap<Name, Value>, name: Name, value: Value) {
-    // One hash of the name per field: a response has thousands of them.
-    let previous = match object.entry(name) {
-        Entry::Vacant(vacant) => {
-            vacant.insert(value);
-            return;
-        }
-        Entry::Occupied(occupied) => occupied.into_mut(),
-    };
-    match (previous, value) {
-        (Value::Object(previous), Value::Object(value)) => {
-            for (key, value) in value {
-                insert_value(previous, key, value);
+/// The hasher state of every object this module builds. The response's maps are
+/// `IndexMap<Name, Value>` with std's `RandomState`, which draws new keys for each map,
+/// so each of a response's ~8,000 fields hashed its name anew; one state for all of them
+/// lets a name's hash be computed once and reused ([`key_hash`]). The keys are still
+/// random per process.
+static KEYS: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+
+/// Slots of each thread's cache of response-key hashes, a power of two ([`key_hash`]
+/// picks a pair of slots by the top bits of a product): a selection has a few dozen
+/// distinct response keys, and two hot keys sharing one slot would miss on every
+/// object, so the slots are many and each key may take either of its pair.
+const KEY_HASH_SLOTS: usize = 1 << 8;
+
+thread_local! {
+    /// Response keys seen lately on this thread, with their hash under [`KEYS`], by the
+    /// address of the key's text. The cache holds each key it stores, so an address it
+    /// finds still belongs to that same key (a document's keys are shared by every
+    /// object resolved with it).
+    static KEY_HASHES: RefCell<[Option<(Name, u64)>; KEY_HASH_SLOTS]> =
+        const { RefCell::new([const { None }; KEY_HASH_SLOTS]) };
+}
+
+/// `name`'s hash under [`KEYS`].
+fn key_hash(name: &Name) -> u64 {
+    let text = name.as_str();
+    // Fibonacci hashing of the address: a document's keys sit a few small allocations
+    // apart, which the address's low bits alone map to too few slots.
+    let first = ((text.as_ptr() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        >> (u64::BITS - KEY_HASH_SLOTS.trailing_zeros())) as usize;
+    let pair = [first, first ^ 1];
+    KEY_HASHES.with_borrow_mut(|cache| {
+        for slot in pair {
+            if let Some((cached, hash)) = &cache[slot]
+                && std::ptr::eq(cached.as_str(), text)
+            {
+                return *hash;
             }
         }
+        let hash = KEYS.hash_one(name);
+        let slot = if cache[first].is_none() {
+            first
+        } else {
+            first ^ 1
+        };
+        cache[slot] = Some((name.clone(), hash));
+        hash
+    })
+}
+
+/// A field selected more than once answers once, its selections merged (as
+/// async-graphql's own resolution does). `object` is one [`resolve_fields`] built, hashing
+/// with [`KEYS`].
+fn insert_value(object: &mut IndexMap<Name, Value>, name: Name, value: Value) {
+    let hash = key_hash(&name);
+    match object
+        .raw_entry_mut_v1()
+        .from_hash(hash, |key| *key == name)
+    {
+        RawEntryMut::Vacant(vacant) => {
+            vacant.insert_hashed_nocheck(hash, name, value);
+        }
+        RawEntryMut::Occupied(occupied) => merge(occupied.into_mut(), value),
+    }
+}
+
+/// Merges a selected-again field's `value` into its `previous` answer. The objects in
+/// them may come from async-graphql's own resolution, each with its own hasher, so this
+/// inserts by the map's own hashing.
+fn merge(previous: &mut Value, value: Value) {
+    match (previous, value) {
+        (Value::Object(previous), Value::Object(value)) => merge_fields(previous, value),
         (Value::List(previous), Value::List(value)) => {
             for (previous, value) in previous.iter_mut().zip(value) {
                 if let (Value::Object(previous), Value::Object(value)) = (previous, value) {
-                    for (key, value) in value {
-                        insert_value(previous, key, value);
-                    }
+                    merge_fields(previous, value);
                 }
             }
         }
         _ => {}
+    }
+}
+
+fn merge_fields(previous: &mut IndexMap<Name, Value>, value: IndexMap<Name, Value>) {
+    for (key, value) in value {
+        match previous.entry(key) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(value);
+            }
+            Entry::Occupied(occupied) => merge(occupied.into_mut(), value),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object_of(keys: &[Name]) -> IndexMap<Name, Value> {
+        let mut object = IndexMap::with_capacity_and_hasher(keys.len(), KEYS.clone());
+        for (index, key) in keys.iter().enumerate() {
+            insert_value(&mut object, key.clone(), Value::from(index as i32));
+        }
+        object
+    }
+
+    #[test]
+    fn kept_hashes_agree_with_the_maps_own() {
+        let keys: Vec<Name> = ["id", "name", "cost", "id"].map(Name::new).to_vec();
+        // The second object finds every key's hash in the thread's cache.
+        for _ in 0..2 {
+            let object = object_of(&keys);
+            assert_eq!(
+                object.keys().map(Name::as_str).collect::<Vec<_>>(),
+                ["id", "name", "cost"]
+            );
+            assert_eq!(
+                object.get("id"),
+                Some(&Value::from(0)),
+                "a repeated leaf keeps its first answer"
+            );
+            assert_eq!(object.get("name"), Some(&Value::from(1)));
+            assert_eq!(object.get("cost"), Some(&Value::from(2)));
+        }
+        // The same text in another allocation (another document) is the same key.
+        let again = object_of(&[Name::new("cost"), Name::new("cost")]);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again.get("cost"), Some(&Value::from(0)));
+    }
+
+    #[test]
+    fn keys_of_dropped_documents_are_not_mistaken_for_new_ones() {
+        // Many short-lived keys: slots are reused, and a new key must never be given a
+        // hash cached for another text.
+        for round in 0..2_000 {
+            let key = Name::new(format!("field{round}"));
+            let object = object_of(std::slice::from_ref(&key));
+            assert_eq!(object.get(key.as_str()), Some(&Value::from(0)), "{key}");
+            assert!(object.get("field").is_none());
+        }
     }
 }
