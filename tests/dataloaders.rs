@@ -309,8 +309,74 @@ async fn selection_shapes_answer_alike(app: &TestApp) {
     }
 }
 
+/// `Run.steps` reads only a listing's columns when its selection stays among the fields
+/// they answer, and whole rows otherwise. Every field of a step, selected alone (also
+/// through a fragment), answers what it answers beside a field only whole rows hold,
+/// in as many statements: a field answered from columns the listing lacks would differ,
+/// and one read again after the listing would cost a statement more.
+async fn step_fields_answer_alike_from_either_read(app: &TestApp) {
+    let token = app.sign_up("columns").await;
+    seed(app, &token, 1).await;
+    app.sessions_settled(&token).await;
+    let fields = app
+        .data(
+            Some(&token),
+            "{ __type(name: \"RunStep\") { fields { name args { name } type { kind ofType { kind ofType { kind } } } } } }",
+            json!({}),
+        )
+        .await;
+    let fields = fields["__type"]["fields"].as_array().unwrap();
+    assert!(fields.len() >= 16, "the step's fields: {fields:?}");
+    let read = async |steps: String| {
+        let query = format!(
+            "{{ teams(first: 1) {{ nodes {{ runs(first: 3) {{ nodes {{ steps {{ {steps} }} }} }} }} }} }}"
+        );
+        let before = app.state.statements.get();
+        let data = app.data(Some(&token), &query, json!({})).await;
+        let count = app.state.statements.get() - before;
+        let steps: Vec<serde_json::Value> = data["teams"]["nodes"][0]["runs"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|run| run["steps"].as_array().unwrap().clone())
+            .collect();
+        assert_eq!(steps.len(), 9, "{data:#}");
+        (count, steps)
+    };
+    for field in fields {
+        assert!(field["args"].as_array().unwrap().is_empty(), "{field}");
+        let name = field["name"].as_str().unwrap();
+        let mut kind = &field["type"];
+        while kind["kind"] == "NON_NULL" || kind["kind"] == "LIST" {
+            kind = &kind["ofType"];
+        }
+        let selection = if kind["kind"] == "OBJECT" {
+            format!("{name} {{ __typename id }}")
+        } else {
+            name.to_string()
+        };
+        let (whole_count, whole) = read(format!("id {selection} output")).await;
+        assert!(
+            whole.iter().all(|s| s["output"]["text"] == "done"),
+            "{whole:?}"
+        );
+        for alone in [
+            format!("id {selection}"),
+            format!("id ... on RunStep {{ {selection} }}"),
+        ] {
+            let (count, steps) = read(alone.clone()).await;
+            assert_eq!(count, whole_count, "`{alone}` reads the steps once");
+            for (step, full) in steps.iter().zip(&whole) {
+                assert_eq!(step["id"], full["id"]);
+                assert_eq!(step[name], full[name], "`{alone}`");
+            }
+        }
+    }
+}
+
 backend_tests! {
     statement_budget => nested_query_costs_one_statement_per_level;
+    step_columns => step_fields_answer_alike_from_either_read;
     team_runs => newest_runs_come_first_and_page;
     selection_shapes => selection_shapes_answer_alike;
 }

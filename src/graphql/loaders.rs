@@ -18,7 +18,7 @@ use crate::db::{Id, Pool};
 use crate::error::AppError;
 use crate::organizations::{Organization, queries as orgs};
 use crate::pagination::Window;
-use crate::runs::{Run, RunEvent, RunFilter, RunStep, queries as runs};
+use crate::runs::{Run, RunEvent, RunFilter, RunStep, StepLine, queries as runs};
 use crate::scheduling::{Attendance, EmployeeProfile, Schedule, WorkEvent, queries as scheduling};
 use crate::teams::{Role, Team, queries as teams};
 use crate::users::{User, queries as users};
@@ -176,6 +176,9 @@ pub struct TeamRolesKey(pub Id);
 /// A run's steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RunStepsKey(pub Id);
+/// A run's steps, only the columns of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunStepLinesKey(pub Id);
 /// A run's event log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RunEventsKey(pub Id);
@@ -283,6 +286,25 @@ impl Loader<RunStepsKey> for Db {
         ))?;
         Ok(group(keys, rows.into_iter().map(Arc::new), |step| {
             RunStepsKey(step.run_id)
+        }))
+    }
+}
+
+impl Loader<RunStepLinesKey> for Db {
+    type Value = Vec<Arc<StepLine>>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[RunStepLinesKey],
+    ) -> Result<HashMap<RunStepLinesKey, Vec<Arc<StepLine>>>, LoadError> {
+        let rows = with_conn!(self, |conn| runs::step_lines_of_runs(
+            &mut conn,
+            self.org,
+            &ids(keys, |k| k.0)
+        ))?;
+        Ok(group(keys, rows.into_iter().map(Arc::new), |step| {
+            RunStepLinesKey(step.run_id)
         }))
     }
 }

@@ -114,6 +114,23 @@ pub struct RunStep {
     pub updated_at: Timestamp,
 }
 
+/// The columns of a step that a listing of steps shows: what `Run.steps` reads when
+/// its selection asks for nothing else. A page of runs lists steps by the thousand, and
+/// most of decoding a whole row goes to the columns left out here (the payloads, the
+/// timestamps).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = run_steps)]
+pub struct StepLine {
+    pub id: Id,
+    pub run_id: Id,
+    pub role_id: Option<Id>,
+    pub position: i32,
+    pub name: String,
+    pub status: StepStatus,
+    pub tokens_used: i64,
+    pub cost: Decimal,
+}
+
 /// Filters of a team's runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct RunFilter {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 
-use super::{Run, RunEventRow, RunFilter, RunStatus, RunStep, StepStatus};
+use super::{Run, RunEventRow, RunFilter, RunStatus, RunStep, StepLine, StepStatus};
 use crate::db::schema::{run_events, run_steps, runs, teams};
 use crate::db::{Conn, Decimal, Id, Json, Timestamp, sql_types};
 use crate::dispatch;
@@ -35,6 +35,15 @@ pub async fn by_ids(conn: &mut Conn<'_>, org: Id, ids: &[Id]) -> QueryResult<Vec
 }
 
 /// Steps of the organization's runs among `run_ids`, by run then position.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn steps_in_order(org: Id, run_ids: Vec<Id>) -> _ {
+    run_steps::table
+        .filter(run_steps::organization_id.eq(org))
+        .filter(run_steps::run_id.eq_any(run_ids))
+        .order((run_steps::run_id.asc(), run_steps::position.asc()))
+}
+
+/// Steps of the organization's runs among `run_ids`, by run then position.
 pub async fn steps_of_runs(
     conn: &mut Conn<'_>,
     org: Id,
@@ -43,11 +52,20 @@ pub async fn steps_of_runs(
     let run_ids = run_ids.to_vec();
     crate::load!(
         conn,
-        run_steps::table
-            .filter(run_steps::organization_id.eq(org))
-            .filter(run_steps::run_id.eq_any(run_ids))
-            .order((run_steps::run_id.asc(), run_steps::position.asc()))
-            .select(RunStep::as_select())
+        steps_in_order(org, run_ids).select(RunStep::as_select())
+    )
+}
+
+/// [`steps_of_runs`] with only the columns of a [`StepLine`].
+pub async fn step_lines_of_runs(
+    conn: &mut Conn<'_>,
+    org: Id,
+    run_ids: &[Id],
+) -> QueryResult<Vec<StepLine>> {
+    let run_ids = run_ids.to_vec();
+    crate::load!(
+        conn,
+        steps_in_order(org, run_ids).select(StepLine::as_select())
     )
 }
 

@@ -4,14 +4,16 @@ use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+use crate::db::Id;
+use crate::error::AppError;
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{
-    LoadError, RoleKey, RunEventsKey, RunKey, RunStepsKey, TeamKey, UserKey,
+    LoadError, RoleKey, RunEventsKey, RunKey, RunStepLinesKey, RunStepsKey, TeamKey, UserKey,
 };
 use crate::graphql::scalars::Decimal;
 use crate::runs::{
-    Progress, Run, RunEventKind, RunKind, RunStatus, RunStep, StepStatus, StepSummary,
+    Progress, Run, RunEventKind, RunKind, RunStatus, RunStep, StepLine, StepStatus, StepSummary,
 };
 use crate::teams::{Role, Team};
 use crate::users::User;
@@ -204,20 +206,34 @@ impl Run {
     /// The run's steps in order.
     async fn steps(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Eager<StepNode>>> {
         let loaders = ctx.loaders()?;
-        let steps = loaders
-            .load_one(RunStepsKey(self.id))
-            .await
-            .gql()?
-            .unwrap_or_default();
+        let listed_only = ctx
+            .field()
+            .selection_set()
+            .all(|field| StepNode::LISTED.contains(&field.name()));
+        let steps: Vec<StepRow> = if listed_only {
+            let lines = loaders.load_one(RunStepLinesKey(self.id)).await.gql()?;
+            lines
+                .unwrap_or_default()
+                .into_iter()
+                .map(StepRow::Line)
+                .collect()
+        } else {
+            let steps = loaders.load_one(RunStepsKey(self.id)).await.gql()?;
+            steps
+                .unwrap_or_default()
+                .into_iter()
+                .map(StepRow::Full)
+                .collect()
+        };
         let role_keys: Vec<RoleKey> = steps
             .iter()
-            .filter_map(|s| s.role_id)
+            .filter_map(|s| s.role_id())
             .map(RoleKey)
             .collect();
         if role_keys.is_empty() || !ctx.look_ahead().field("role").exists() {
             return Ok(steps
                 .into_iter()
-                .map(|step| Eager(StepNode { step, role: None }))
+                .map(|row| Eager(StepNode { row, role: None }))
                 .collect());
         }
         // The steps' roles are read here, one batch for the run, rather than by each step:
@@ -226,13 +242,15 @@ impl Run {
         let roles = loaders.load_many(role_keys).await;
         Ok(steps
             .into_iter()
-            .map(|step| {
+            .map(|row| {
                 let role = match &roles {
-                    Ok(roles) => Ok(step.role_id.and_then(|id| roles.get(&RoleKey(id)).cloned())),
+                    Ok(roles) => Ok(row
+                        .role_id()
+                        .and_then(|id| roles.get(&RoleKey(id)).cloned())),
                     Err(error) => Err(error.clone()),
                 };
                 Eager(StepNode {
-                    step,
+                    row,
                     role: Some(role),
                 })
             })
@@ -524,18 +542,69 @@ impl RunEventStep {
     }
 }
 
+/// A step's row as `Run.steps` read it: whole, or only a listing's columns.
+enum StepRow {
+    Full(Arc<RunStep>),
+    Line(Arc<StepLine>),
+}
+
+/// A column that both row types hold.
+macro_rules! listed {
+    ($row:expr, $column:ident) => {
+        match $row {
+            StepRow::Full(step) => &step.$column,
+            StepRow::Line(step) => &step.$column,
+        }
+    };
+}
+
+impl StepRow {
+    fn role_id(&self) -> Option<Id> {
+        *listed!(self, role_id)
+    }
+}
+
 /// A step as a response shows it: its row and, when its run's `steps` read the steps'
 /// roles for it, the outcome of that read.
 pub struct StepNode {
-    step: Arc<RunStep>,
+    row: StepRow,
     role: Option<Result<Option<Arc<Role>>, LoadError>>,
 }
 
-impl std::ops::Deref for StepNode {
-    type Target = RunStep;
+impl StepNode {
+    /// The fields a [`StepLine`] answers (with the relations, read by their own keys):
+    /// `Run.steps` reads only those columns when its selection stays among these.
+    const LISTED: &'static [&'static str] = &[
+        "__typename",
+        "id",
+        "position",
+        "name",
+        "status",
+        "tokensUsed",
+        "cost",
+        "role",
+        "run",
+    ];
 
-    fn deref(&self) -> &RunStep {
-        &self.step
+    /// The whole row. A listing asked for another field only if `LISTED` and the
+    /// fields below disagree; it is then read again, with its run's other steps in
+    /// one batch, rather than answered from columns it does not hold.
+    async fn full(&self, ctx: &Context<'_>) -> async_graphql::Result<Arc<RunStep>> {
+        let line = match &self.row {
+            StepRow::Full(step) => return Ok(step.clone()),
+            StepRow::Line(line) => line,
+        };
+        let steps = ctx
+            .loaders()?
+            .load_one(RunStepsKey(line.run_id))
+            .await
+            .gql()?
+            .unwrap_or_default();
+        steps
+            .into_iter()
+            .find(|step| step.id == line.id)
+            .ok_or(AppError::NotFound { resource: "step" })
+            .gql()
     }
 }
 
@@ -544,74 +613,93 @@ impl std::ops::Deref for StepNode {
 impl StepNode {
     /// Opaque identifier.
     async fn id(&self) -> ID {
-        ID(self.id.to_string())
+        ID(listed!(&self.row, id).to_string())
     }
 
     /// Order within the run, from 0.
     async fn position(&self) -> i32 {
-        self.position
+        *listed!(&self.row, position)
     }
 
     /// The step's name: its template phase's name, or its role's title.
     async fn name(&self) -> &str {
-        &self.name
+        listed!(&self.row, name)
     }
 
     /// Where the step is in its lifecycle; see `StepStatus`.
     async fn status(&self) -> StepStatus {
-        self.status
+        *listed!(&self.row, status)
     }
 
     /// What the step was given: `task`, the agent as planned (`agent`) and, for a
     /// template run, the phase code (`phase`).
-    async fn input(&self) -> Option<Json<serde_json::Value>> {
-        self.input.as_ref().map(|j| Json(j.value()))
+    async fn input(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Json<serde_json::Value>>> {
+        Ok(self
+            .full(ctx)
+            .await?
+            .input
+            .as_ref()
+            .map(|j| Json(j.value())))
     }
 
     /// The agent's answer (`content`, `model`, `finishReason`, `attempts`, `backend`); null
     /// until the step completed.
-    async fn output(&self) -> Option<Json<serde_json::Value>> {
-        self.output.as_ref().map(|j| Json(j.value()))
+    async fn output(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Json<serde_json::Value>>> {
+        Ok(self
+            .full(ctx)
+            .await?
+            .output
+            .as_ref()
+            .map(|j| Json(j.value())))
     }
 
     /// Tokens of the prompt sent to the model.
-    async fn prompt_tokens(&self) -> i64 {
-        self.prompt_tokens
+    async fn prompt_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(self.full(ctx).await?.prompt_tokens)
     }
 
     /// Tokens of the model's answer.
-    async fn completion_tokens(&self) -> i64 {
-        self.completion_tokens
+    async fn completion_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        Ok(self.full(ctx).await?.completion_tokens)
     }
 
     /// `promptTokens + completionTokens`.
     async fn tokens_used(&self) -> i64 {
-        self.tokens_used
+        *listed!(&self.row, tokens_used)
     }
 
     /// Cost in USD (4 decimals).
     async fn cost(&self) -> Decimal {
-        Decimal::cost(&self.cost)
+        Decimal::cost(listed!(&self.row, cost))
     }
 
     /// Wall-clock milliseconds the step took; null until it ended.
-    async fn duration_ms(&self) -> Option<i64> {
-        self.duration_ms
+    async fn duration_ms(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i64>> {
+        Ok(self.full(ctx).await?.duration_ms)
     }
 
     /// Why the step failed (or was cancelled); null otherwise.
-    async fn error_message(&self) -> Option<&str> {
-        self.error_message.as_deref()
+    async fn error_message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.full(ctx).await?.error_message.clone())
     }
 
     /// When a worker began the step; null while pending.
-    async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.started_at.map(|t| t.0)
+    async fn started_at(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.full(ctx).await?.started_at.map(|t| t.0))
     }
 
     /// When the step ended; null while pending or running.
-    async fn completed_at(&self) -> Option<DateTime<Utc>> {
-        self.completed_at.map(|t| t.0)
+    async fn completed_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.full(ctx).await?.completed_at.map(|t| t.0))
     }
 
     /// The role that performs the step (null once the role is removed).
@@ -619,7 +707,7 @@ impl StepNode {
         if let Some(read) = &self.role {
             return Ok(read.clone().gql()?.map(Eager));
         }
-        let Some(role) = self.role_id else {
+        let Some(role) = self.row.role_id() else {
             return Ok(None);
         };
         Ok(ctx
@@ -632,7 +720,8 @@ impl StepNode {
 
     /// The run the step belongs to.
     async fn run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Run>> {
-        ctx.loaders()?.load_one(RunKey(self.run_id)).await.gql()
+        let run = *listed!(&self.row, run_id);
+        ctx.loaders()?.load_one(RunKey(run)).await.gql()
     }
 }
 
