@@ -10,8 +10,8 @@
 //! every key. The response is the same: fields in selection order, a selected field
 //! twice merged, a field's error recorded and the field left out.
 //!
-//! Selections this does not cover (fragments on another type, custom directives) go
-//! through async-graphql's own resolution.
+//! Selections this does not cover (fragments on another type, any directive, `@skip`
+//! and `@include` included) go through async-graphql's own resolution.
 //!
 //! The price: a leaf that waits on a loader (a team's `roleCount`) is awaited in turn,
 //! so a selection with it and a relation of the same loader (`roles { ... }`) reads

@@ -587,8 +587,9 @@ impl StepNode {
     ];
 
     /// The whole row. A listing asked for another field only if `LISTED` and the
-    /// fields below disagree; it is then read again, with its run's other steps in
-    /// one batch, rather than answered from columns it does not hold.
+    /// fields below disagree; the row is then read again (whole rows of every run's
+    /// steps at that level, one batch for each such field, since the request's loader
+    /// keeps no cache) rather than answered from columns it does not hold.
     async fn full(&self, ctx: &Context<'_>) -> async_graphql::Result<Arc<RunStep>> {
         let line = match &self.row {
             StepRow::Full(step) => return Ok(step.clone()),
