@@ -89,6 +89,11 @@ pub struct Limits {
     /// Documents kept for automatic persisted queries (Apollo APQ); 0 turns APQ off.
     #[arg(long, env = "APQ_CACHE_ENTRIES", default_value_t = 10_000)]
     pub apq_cache_entries: usize,
+    /// Parsed documents kept by their text, so a document sent again is not parsed
+    /// again (at most 100,000 tokens of documents, about 25 MB at worst; the least
+    /// recently used dropped first); 0 turns the cache off.
+    #[arg(long, env = "DOCUMENT_CACHE_ENTRIES", default_value_t = 1_000)]
+    pub document_cache_entries: usize,
     /// A manifest of trusted documents (Apollo's persisted query manifest, or a JSON
     /// object of SHA-256 to document): when set, only those documents run, except for
     /// organization admins.
@@ -120,6 +125,7 @@ impl Default for Limits {
             ws_keepalive_seconds: 15,
             ws_idle_timeout_seconds: 60,
             apq_cache_entries: 10_000,
+            document_cache_entries: 1_000,
             trusted_documents: None,
         }
     }

@@ -112,6 +112,8 @@ struct Counters {
     responses: Mutex<BTreeMap<u16, u64>>,
     /// The connection pools reported, by name.
     pools: Mutex<Vec<(&'static str, Pool)>>,
+    /// Parsed-document cache lookups: found, not found.
+    document_cache: [AtomicU64; 2],
 }
 
 impl Default for Metrics {
@@ -123,6 +125,7 @@ impl Default for Metrics {
             errors: Mutex::default(),
             responses: Mutex::default(),
             pools: Mutex::default(),
+            document_cache: Default::default(),
         }))
     }
 }
@@ -172,6 +175,11 @@ impl Metrics {
                 errors.insert(code.to_string(), 1);
             }
         }
+    }
+
+    /// Counts a lookup of the parsed-document cache.
+    pub fn document_cache(&self, hit: bool) {
+        self.0.document_cache[usize::from(!hit)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an HTTP response.
@@ -254,6 +262,20 @@ impl Metrics {
         );
         for (code, n) in locked(&self.0.errors).clone() {
             sample(&mut out, "gateway_errors_total", &[("code", &code)], n);
+        }
+        family(
+            &mut out,
+            "gateway_document_cache_lookups_total",
+            "counter",
+            "Documents looked up in the parsed-document cache, by result (hit: not parsed again).",
+        );
+        for (result, n) in ["hit", "miss"].iter().zip(&self.0.document_cache) {
+            sample(
+                &mut out,
+                "gateway_document_cache_lookups_total",
+                &[("result", result)],
+                n.load(Ordering::Relaxed),
+            );
         }
         family(
             &mut out,

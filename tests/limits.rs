@@ -16,6 +16,15 @@ backend_tests! {
     document_limits_are_named => document_limits;
 }
 
+backend_tests! {
+    documents_sent_again_answer_alike => documents_sent_again;
+}
+
+backend_tests! {
+    limits = super::no_document_cache();
+    document_cache_can_be_switched_off => document_cache_off;
+}
+
 /// The error's code and the limit it names.
 fn refusal(body: &Value) -> (String, String) {
     let extensions = &body["errors"][0]["extensions"];
@@ -623,4 +632,101 @@ async fn introspection_off(app: &TestApp) {
 backend_tests! {
     limits = super::no_introspection();
     introspection_can_be_switched_off => introspection_off;
+}
+
+/// Lookups of the parsed-document cache so far: (hits, misses).
+async fn cache_lookups(app: &TestApp) -> (f64, f64) {
+    let text = common::scrape(app).await;
+    let count = |result: &str| {
+        let series = format!("gateway_document_cache_lookups_total{{result=\"{result}\"}}");
+        common::sample(&text, &series).unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    (count("hit"), count("miss"))
+}
+
+const TWO_OPERATIONS: &str = "query Me($brief: Boolean!) { viewer { user { fullName email @skip(if: $brief) } } } \
+    query Org { viewer { organization { slug } } }";
+
+/// A document sent again is not parsed again, and answers as if it were: by each
+/// request's variables and operation name, within the limits.
+async fn documents_sent_again(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    let token = Some(token.as_str());
+    let (hits, misses) = cache_lookups(app).await;
+
+    // Execution drops what `@skip` rules out: each request has its own copy.
+    for brief in [false, true, false] {
+        let body = app
+            .post(
+                token,
+                json!({ "query": TWO_OPERATIONS, "operationName": "Me", "variables": { "brief": brief } }),
+            )
+            .await;
+        let user = &body["data"]["viewer"]["user"];
+        assert_eq!(user["fullName"], "Admin", "{body}");
+        if brief {
+            assert!(user.get("email").is_none(), "{body}");
+        } else {
+            assert_eq!(user["email"], "admin@acme.example", "{body}");
+        }
+    }
+    let body = app
+        .post(
+            token,
+            json!({ "query": TWO_OPERATIONS, "operationName": "Org" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["organization"]["slug"], "acme",
+        "{body}"
+    );
+    assert_eq!(
+        cache_lookups(app).await,
+        (hits + 3.0, misses + 1.0),
+        "parsed once, found three times"
+    );
+
+    // A document refused by a limit is not kept: refused every time.
+    let aliased: String = (0..51).map(|i| format!("a{i}: __typename ")).collect();
+    let aliased = format!("{{ viewer {{ {aliased} }} }}");
+    for _ in 0..2 {
+        let body = app.gql(token, &aliased, json!({})).await;
+        assert_eq!(refusal(&body), refused("MAX_ALIASES"));
+    }
+    // Kept documents still pass the schema's own checks on every request.
+    for _ in 0..2 {
+        let body = app.gql(token, "{ nope }", json!({})).await;
+        assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    }
+    assert_eq!(cache_lookups(app).await, (hits + 4.0, misses + 4.0));
+}
+
+fn no_document_cache() -> Limits {
+    Limits {
+        document_cache_entries: 0,
+        ..Limits::default()
+    }
+}
+
+/// `DOCUMENT_CACHE_ENTRIES=0`: every request parses its document, and answers alike.
+async fn document_cache_off(app: &TestApp) {
+    let token = app.sign_up("acme").await;
+    for brief in [false, true] {
+        let body = app
+            .post(
+                Some(&token),
+                json!({ "query": TWO_OPERATIONS, "operationName": "Me", "variables": { "brief": brief } }),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["viewer"]["user"]["fullName"], "Admin",
+            "{body}"
+        );
+        assert_eq!(
+            body["data"]["viewer"]["user"].get("email").is_none(),
+            brief,
+            "{body}"
+        );
+    }
+    assert_eq!(cache_lookups(app).await, (0.0, 0.0));
 }

@@ -4,31 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestApp, TestDatabase, test_engine};
+use common::{Backend, TestApp, TestDatabase, sample, scrape, test_engine};
 use gateway::config::Limits;
 use serde_json::json;
-
-/// The value of the sample `series` (name and labels exactly as rendered).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.parse().expect("a number"))
-}
-
-async fn scrape(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
-    response.text().await.expect("text")
-}
 
 async fn metrics_count_what_was_served(app: &TestApp) {
     let token = app.sign_up("metrics").await;

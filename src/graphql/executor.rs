@@ -16,6 +16,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tracing::Instrument as _;
 
 use super::context::{Auth, RequestContext};
+use super::document_cache::DocumentCache;
 use super::errors::{current_request_id, ensure_code};
 use super::limits::{DocumentLimits, name_limit, refusal};
 use super::persisted::{ManifestError, PersistedDocuments};
@@ -39,6 +40,8 @@ pub struct GatewayParts {
     /// Operations slower than this are logged.
     slow: Duration,
     persisted: Arc<PersistedDocuments>,
+    /// Documents that passed the limits, parsed.
+    documents: DocumentCache,
     /// Turns for executing queries (see `Limits::concurrent_queries`).
     queries: Arc<tokio::sync::Semaphore>,
 }
@@ -67,6 +70,7 @@ impl Gateway {
         }
         Ok(Gateway(Arc::new(GatewayParts {
             schema: build(Some(state.clone()), limits),
+            documents: DocumentCache::new(limits.document_cache_entries, state.metrics.clone()),
             state,
             limits: DocumentLimits {
                 max_tokens: limits.max_tokens,
@@ -87,8 +91,9 @@ impl Gateway {
         &self.persisted
     }
 
-    /// Parses the request's document within the limits and hands it to the schema
-    /// parsed, so it is not parsed twice. A refused document is recorded here.
+    /// Parses the request's document within the limits (or finds it parsed) and hands
+    /// it to the schema parsed, so it is not parsed twice. A refused document is
+    /// recorded here.
     fn prepare(
         &self,
         request: &mut Request,
@@ -99,12 +104,18 @@ impl Gateway {
         let resolved = self
             .persisted
             .resolve(request, caller.admin)
-            .and_then(|()| self.limits.parse(&request.query));
+            .and_then(|()| {
+                self.documents
+                    .parse(&request.query, |text| self.limits.parse(text))
+            });
         match resolved {
-            Ok(document) => {
-                let operation =
-                    Operation::of(&request.query, &document, request.operation_name.as_deref());
-                request.set_parsed_query(document);
+            Ok(parsed) => {
+                let operation = Operation::of(
+                    parsed.text.clone(),
+                    &parsed.document,
+                    request.operation_name.as_deref(),
+                );
+                request.set_parsed_query(parsed.copy());
                 Ok(operation)
             }
             Err(error) => {
@@ -278,7 +289,7 @@ impl Operation {
     }
 
     /// The operation named, or the document's only one.
-    fn of(text: &str, document: &ExecutableDocument, named: Option<&str>) -> Operation {
+    fn of(text: Arc<str>, document: &ExecutableDocument, named: Option<&str>) -> Operation {
         let kind_of = |ty: OperationType| match ty {
             OperationType::Query => OperationKind::Query,
             OperationType::Mutation => OperationKind::Mutation,
@@ -296,13 +307,13 @@ impl Operation {
             .any(|(_, operation)| operation.node.ty == OperationType::Mutation);
         match found {
             Some((name, operation)) => Operation {
-                text: text.into(),
+                text,
                 name: name.map(|n| n.to_string()),
                 kind: kind_of(operation.node.ty),
                 mutates,
             },
             None => Operation {
-                text: text.into(),
+                text,
                 name: named.map(str::to_string),
                 kind: OperationKind::Unknown,
                 mutates,

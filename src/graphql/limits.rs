@@ -38,10 +38,17 @@ pub fn refusal(limit: &'static str, code: &'static str, message: String) -> Serv
     error
 }
 
+/// A document parsed within the limits.
+pub struct Checked {
+    pub document: ExecutableDocument,
+    /// Its lexical tokens (what its parsed form's size grows with).
+    pub tokens: usize,
+}
+
 impl DocumentLimits {
     /// Parses a document within the limits: the scan first, then the parse, then the
     /// aliases and root fields of the parsed document.
-    pub fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
+    pub fn parse(&self, query: &str) -> ServerResult<Checked> {
         let shape = scan(query, self.max_tokens, self.max_nesting);
         if shape.tokens > self.max_tokens {
             return Err(limit_error(
@@ -95,7 +102,10 @@ impl DocumentLimits {
                 ));
             }
         }
-        Ok(document)
+        Ok(Checked {
+            document,
+            tokens: shape.tokens,
+        })
     }
 }
 

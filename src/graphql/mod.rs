@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod billing;
 pub mod context;
+pub mod document_cache;
 pub mod eager;
 pub mod errors;
 pub mod executor;

@@ -358,6 +358,18 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// POSTs `body` (a GraphQL request of any shape) and returns the JSON body
+    /// (asserting HTTP 200).
+    pub async fn post(&self, token: Option<&str>, body: Value) -> Value {
+        let mut request = self.client.post(self.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request is sent");
+        assert_eq!(response.status(), 200, "GraphQL responses are HTTP 200");
+        response.json().await.expect("JSON body")
+    }
+
     /// Like [`gql`], asserting there are no errors, and returning `data`.
     pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.gql(token, query, variables).await;
@@ -503,6 +515,30 @@ impl TestApp {
 }
 
 /// The `extensions.code` of the first error.
+/// The value of the sample `series` of a `/metrics` page (name and labels exactly as
+/// rendered).
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse().expect("a number"))
+}
+
+/// The app's `/metrics` page (no `METRICS_TOKEN` set).
+pub async fn scrape(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    response.text().await.expect("text")
+}
+
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
