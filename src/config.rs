@@ -90,8 +90,8 @@ pub struct Limits {
     #[arg(long, env = "APQ_CACHE_ENTRIES", default_value_t = 10_000)]
     pub apq_cache_entries: usize,
     /// Parsed documents kept by their text, so a document sent again is not parsed
-    /// again (at most 100,000 tokens of documents, about 25 MB at worst; the least
-    /// recently used dropped first); 0 turns the cache off.
+    /// again (at most 10,000, within about 24 MB; the least recently used dropped
+    /// first; documents holding a string value are not kept); 0 turns the cache off.
     #[arg(long, env = "DOCUMENT_CACHE_ENTRIES", default_value_t = 1_000)]
     pub document_cache_entries: usize,
     /// A manifest of trusted documents (Apollo's persisted query manifest, or a JSON

@@ -1,13 +1,16 @@
 //! Parsed documents kept by their text. A client's operations are fixed when it is
 //! built, so nearly every request repeats a document the process has seen: kept, it
-//! skips the scan, the parse and the limit checks (the parse alone was 5.5% of the
-//! instructions of the benchmark's nested read).
+//! skips the scan, the parse and the limit checks, and the tree's allocations (3.3%
+//! of the instructions of the benchmark's nested read on PostgreSQL).
 //!
 //! Only documents that passed every limit are kept, and the limits are the process's
 //! own, fixed at start, so a kept document has passed the limits in force. What a
 //! request may run (trusted documents, APQ) is decided before the cache is asked.
-//! Each request executes its own copy: execution edits the document (it drops the
-//! selections `@skip`/`@include` rule out for the request's variables).
+//! Documents holding a string value are not kept: the cache serves every organization,
+//! and such a document may carry its sender's data (an email, an id, a secret), which a
+//! faster answer would tell another caller had been sent; typed clients pass values as
+//! variables. Each request executes its own copy: execution edits the document (it
+//! drops the selections `@skip`/`@include` rule out for the request's variables).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,18 +23,26 @@ use async_graphql::{Name, ServerResult};
 use super::limits::Checked;
 use crate::metrics::{Metrics, locked};
 
-/// Most lexical tokens kept, all documents together; the least recently used go
-/// first. A parsed document takes at most about 250 bytes a token (measured on
-/// documents made of nothing but one-letter fields; 70 for the benchmark's), so
-/// this bounds the cache to about 25 MB whatever is sent.
-const MAX_TOKENS: usize = 100_000;
+/// Most bytes kept, all documents together, as estimated by [`BYTES_PER_TOKEN`]; the
+/// least recently used go first.
+const MAX_BYTES: usize = 24 * 1024 * 1024;
+
+/// The memory a parsed document takes per lexical token, at most: about 250 bytes
+/// measured on documents of nothing but one-letter fields or arguments (70 for the
+/// benchmark's), with a margin. Its text (comments included) counts besides.
+const BYTES_PER_TOKEN: usize = 320;
+
+/// The most entries `DOCUMENT_CACHE_ENTRIES` may ask for: eviction scans them, under
+/// the cache's lock.
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// A document that passed the limits, parsed.
 pub struct ParsedDocument {
     /// The text as sent.
     pub text: Arc<str>,
     pub document: ExecutableDocument,
-    tokens: usize,
+    /// The memory it takes, estimated.
+    bytes: usize,
 }
 
 impl ParsedDocument {
@@ -87,7 +98,7 @@ pub struct DocumentCache {
 
 struct Kept {
     documents: HashMap<Arc<str>, Slot>,
-    tokens: usize,
+    bytes: usize,
     max_entries: usize,
     /// Counts uses, so the least recently used slot has the smallest `used`.
     clock: u64,
@@ -99,15 +110,15 @@ struct Slot {
 }
 
 impl DocumentCache {
-    /// A cache of `max_entries` documents (0 turns it off), counting its hits and
-    /// misses in `metrics`.
+    /// A cache of `max_entries` documents (0 turns it off; at most [`MAX_ENTRIES`]),
+    /// counting its hits and misses in `metrics`.
     pub fn new(max_entries: usize, metrics: Metrics) -> DocumentCache {
         DocumentCache {
             kept: (max_entries > 0).then(|| {
                 Mutex::new(Kept {
                     documents: HashMap::new(),
-                    tokens: 0,
-                    max_entries,
+                    bytes: 0,
+                    max_entries: max_entries.min(MAX_ENTRIES),
                     clock: 0,
                 })
             }),
@@ -116,21 +127,22 @@ impl DocumentCache {
     }
 
     /// The document of `text`, kept, or parsed by `parse` (which checks the limits)
-    /// and kept if it passed.
+    /// and kept if it passed and holds no string value.
     pub fn parse(
         &self,
         text: &str,
         parse: impl FnOnce(&str) -> ServerResult<Checked>,
     ) -> ServerResult<Arc<ParsedDocument>> {
         let parsed_from = |checked: Checked| {
-            Arc::new(ParsedDocument {
+            let parsed = ParsedDocument {
                 text: text.into(),
                 document: checked.document,
-                tokens: checked.tokens,
-            })
+                bytes: text.len() + checked.tokens.saturating_mul(BYTES_PER_TOKEN),
+            };
+            (Arc::new(parsed), checked.strings == 0)
         };
         let Some(kept) = &self.kept else {
-            return parse(text).map(parsed_from);
+            return parse(text).map(|checked| parsed_from(checked).0);
         };
         if let Some(parsed) = locked(kept).get(text) {
             self.metrics.document_cache(true);
@@ -138,8 +150,10 @@ impl DocumentCache {
         }
         self.metrics.document_cache(false);
         // Parsed outside the lock: a parse takes far longer than a lookup.
-        let parsed = parse(text).map(parsed_from)?;
-        locked(kept).insert(parsed.clone());
+        let (parsed, keep) = parse(text).map(parsed_from)?;
+        if keep {
+            locked(kept).insert(parsed.clone());
+        }
         Ok(parsed)
     }
 }
@@ -154,17 +168,38 @@ impl Kept {
 
     fn insert(&mut self, parsed: Arc<ParsedDocument>) {
         // Two requests may have parsed the same new document at once.
-        if parsed.tokens > MAX_TOKENS || self.documents.contains_key(&parsed.text) {
+        if parsed.bytes > MAX_BYTES || self.documents.contains_key(&parsed.text) {
             return;
         }
-        while !self.documents.is_empty()
-            && (self.documents.len() >= self.max_entries
-                || self.tokens + parsed.tokens > MAX_TOKENS)
-        {
-            self.evict_least_recently_used();
+        // Eviction happens on a miss only, so it is found by a scan rather than by an
+        // order kept up to date on every hit: usually one document goes, found in one
+        // scan; when a large one needs more room, one sort finds them all.
+        if !self.fits(parsed.bytes) {
+            let oldest = self
+                .documents
+                .iter()
+                .min_by_key(|(_, slot)| slot.used)
+                .map(|(text, _)| text.clone());
+            if let Some(text) = oldest {
+                self.remove(&text);
+            }
+        }
+        if !self.fits(parsed.bytes) {
+            let mut by_age: Vec<(u64, Arc<str>)> = self
+                .documents
+                .iter()
+                .map(|(text, slot)| (slot.used, text.clone()))
+                .collect();
+            by_age.sort_unstable_by_key(|(used, _)| *used);
+            for (_, text) in by_age {
+                if self.fits(parsed.bytes) {
+                    break;
+                }
+                self.remove(&text);
+            }
         }
         self.clock += 1;
-        self.tokens += parsed.tokens;
+        self.bytes += parsed.bytes;
         let slot = Slot {
             parsed: parsed.clone(),
             used: self.clock,
@@ -172,15 +207,14 @@ impl Kept {
         self.documents.insert(parsed.text.clone(), slot);
     }
 
-    /// A scan, on a miss only: cheaper than keeping an order up to date on every hit.
-    fn evict_least_recently_used(&mut self) {
-        let oldest = self
-            .documents
-            .iter()
-            .min_by_key(|(_, slot)| slot.used)
-            .map(|(text, _)| text.clone());
-        if let Some(slot) = oldest.and_then(|text| self.documents.remove(&text)) {
-            self.tokens -= slot.parsed.tokens;
+    /// Whether a document of `bytes` can join without evicting any.
+    fn fits(&self, bytes: usize) -> bool {
+        self.documents.len() < self.max_entries && self.bytes + bytes <= MAX_BYTES
+    }
+
+    fn remove(&mut self, text: &str) {
+        if let Some(slot) = self.documents.remove(text) {
+            self.bytes -= slot.parsed.bytes;
         }
     }
 }
@@ -196,9 +230,11 @@ mod tests {
     fn parse_counting(calls: &Cell<usize>) -> impl Fn(&str) -> ServerResult<Checked> + '_ {
         move |text| {
             calls.set(calls.get() + 1);
+            let shape = scan(text, usize::MAX, usize::MAX);
             Ok(Checked {
                 document: async_graphql::parser::parse_query(text)?,
-                tokens: scan(text, usize::MAX, usize::MAX).tokens,
+                tokens: shape.tokens,
+                strings: shape.strings,
             })
         }
     }
@@ -290,23 +326,84 @@ mod tests {
     }
 
     #[test]
-    fn bounds_the_tokens_kept() {
-        let cache = DocumentCache::new(100, Metrics::default());
+    fn keeps_no_document_with_a_string_value() {
+        let cache = DocumentCache::new(8, Metrics::default());
         let calls = Cell::new(0);
         let parse = parse_counting(&calls);
-        // Three documents of over a third of the budget: the third evicts the first.
-        let big = |name: &str| format!("{{ {} }}", name.repeat(MAX_TOKENS / 3));
+        for text in [
+            r#"{ a(email: "someone@example.com") }"#,
+            r#"{ a(x: """b""") }"#,
+        ] {
+            for _ in 0..2 {
+                cache.parse(text, &parse).expect("parses");
+            }
+        }
+        assert_eq!(calls.get(), 4, "parsed every time");
+        // A string in a comment is no value.
+        for _ in 0..2 {
+            cache.parse("{ a } # \"b\"", &parse).expect("parses");
+        }
+        assert_eq!(calls.get(), 5);
+    }
+
+    fn kept_bytes(cache: &DocumentCache) -> (usize, usize) {
+        let kept = locked(cache.kept.as_ref().expect("on"));
+        (kept.documents.len(), kept.bytes)
+    }
+
+    #[test]
+    fn bounds_the_memory_kept() {
+        let cache = DocumentCache::new(MAX_ENTRIES, Metrics::default());
+        let calls = Cell::new(0);
+        let parse = parse_counting(&calls);
+        // Documents of about a third of the budget in tokens: the third evicts the first.
+        let third = MAX_BYTES / BYTES_PER_TOKEN / 3;
+        let big = |name: &str| format!("{{ {} }}", name.repeat(third));
         for name in ["a ", "b ", "c "] {
             cache.parse(&big(name), &parse).expect("parses");
         }
-        let kept = locked(cache.kept.as_ref().expect("on"));
-        assert_eq!(kept.documents.len(), 2);
-        assert!(kept.tokens <= MAX_TOKENS, "{}", kept.tokens);
-        assert!(!kept.documents.contains_key(big("a ").as_str()));
-        drop(kept);
+        let (entries, bytes) = kept_bytes(&cache);
+        assert_eq!(entries, 2);
+        assert!(bytes <= MAX_BYTES, "{bytes}");
+        cache.parse(&big("b "), &parse).expect("kept");
+        assert_eq!(calls.get(), 3);
+        cache.parse(&big("a "), &parse).expect("parsed again");
+        assert_eq!(calls.get(), 4, "the first went");
+
+        // Few tokens but a long comment: the text counts.
+        let commented = |name: &str| format!("{{ {name} }} #{}", "x".repeat(MAX_BYTES / 2));
+        for name in ["d", "e"] {
+            cache.parse(&commented(name), &parse).expect("parses");
+        }
+        let (entries, bytes) = kept_bytes(&cache);
+        assert_eq!(entries, 1, "the second leaves room for nothing else");
+        assert!(bytes <= MAX_BYTES, "{bytes}");
+
+        // Many small documents, then one that needs room of them all.
+        for i in 0..100 {
+            cache.parse(&format!("{{ f{i} }}"), &parse).expect("parses");
+        }
+        assert_eq!(kept_bytes(&cache).0, 101);
+        // `h` evicts the commented document; `i` needs the room of every small one and
+        // of `g` besides (the sort).
+        for name in ["g ", "h ", "i "] {
+            cache.parse(&big(name), &parse).expect("parses");
+        }
+        let (entries, bytes) = kept_bytes(&cache);
+        assert_eq!(entries, 2, "{bytes}");
+        assert!(bytes <= MAX_BYTES, "{bytes}");
+        let before = calls.get();
+        cache.parse(&big("h "), &parse).expect("kept");
+        cache.parse(&big("i "), &parse).expect("kept");
+        assert_eq!(calls.get(), before, "the two most recent stayed");
+
         // One document over the whole budget is parsed, not kept.
-        let huge = format!("{{ {} }}", "d ".repeat(MAX_TOKENS));
+        let huge = format!("{{ {} }}", "j ".repeat(MAX_BYTES / BYTES_PER_TOKEN + 1));
         cache.parse(&huge, &parse).expect("parses");
-        assert_eq!(locked(cache.kept.as_ref().expect("on")).documents.len(), 2);
+        assert!(
+            !locked(cache.kept.as_ref().expect("on"))
+                .documents
+                .contains_key(huge.as_str())
+        );
     }
 }

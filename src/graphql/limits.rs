@@ -43,6 +43,8 @@ pub struct Checked {
     pub document: ExecutableDocument,
     /// Its lexical tokens (what its parsed form's size grows with).
     pub tokens: usize,
+    /// Its string values (quoted or block strings).
+    pub strings: usize,
 }
 
 impl DocumentLimits {
@@ -105,6 +107,7 @@ impl DocumentLimits {
         Ok(Checked {
             document,
             tokens: shape.tokens,
+            strings: shape.strings,
         })
     }
 }
@@ -123,6 +126,8 @@ pub struct Shape {
     pub tokens: usize,
     /// Deepest nesting of `{`, `[` and `(` outside strings and comments.
     pub nesting: usize,
+    /// String values, quoted or block strings (counted among the tokens too).
+    pub strings: usize,
 }
 
 /// Scans a document, stopping once it has more than `max_tokens` tokens or nests
@@ -131,6 +136,7 @@ pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut count = 0;
+    let mut strings = 0;
     let (mut depth, mut deepest) = (0usize, 0usize);
     while i < bytes.len() && count <= max_tokens && deepest <= max_nesting {
         match bytes[i] {
@@ -151,6 +157,7 @@ pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
                 }
                 i += 3;
                 count += 1;
+                strings += 1;
             }
             b'"' => {
                 i += 1;
@@ -159,6 +166,7 @@ pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
                 }
                 i += 1;
                 count += 1;
+                strings += 1;
             }
             b'.' if bytes[i..].starts_with(b"...") => {
                 i += 3;
@@ -194,6 +202,7 @@ pub fn scan(text: &str, max_tokens: usize, max_nesting: usize) -> Shape {
     Shape {
         tokens: count,
         nesting: deepest,
+        strings,
     }
 }
 
@@ -296,6 +305,13 @@ mod tests {
     fn nesting_counts_brackets_outside_strings() {
         let shape = scan("{ a(x: [[1]], s: \"{{{[[[\") { b { c } } }", 100, 100);
         assert_eq!(shape.nesting, 4);
+        assert_eq!(shape.strings, 1);
+        let block = scan(
+            "{ a(x: \"\"\" b \\\"\"\" \"\"\", y: \"\") } # \"no\"",
+            100,
+            100,
+        );
+        assert_eq!(block.strings, 2);
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(
             scan(&deep, usize::MAX, 32).nesting,

@@ -514,7 +514,6 @@ impl TestApp {
     }
 }
 
-/// The `extensions.code` of the first error.
 /// The value of the sample `series` of a `/metrics` page (name and labels exactly as
 /// rendered).
 pub fn sample(text: &str, series: &str) -> Option<f64> {
@@ -539,6 +538,7 @@ pub async fn scrape(app: &TestApp) -> String {
     response.text().await.expect("text")
 }
 
+/// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
