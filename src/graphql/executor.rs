@@ -115,7 +115,7 @@ impl Gateway {
                     &parsed.document,
                     request.operation_name.as_deref(),
                 );
-                request.set_parsed_query(parsed.copy());
+                request.set_parsed_query(parsed.for_request());
                 Ok(operation)
             }
             Err(error) => {
